@@ -1,0 +1,71 @@
+//! Checks of an executed block: against its header, and every strategy against sequential.
+
+use crate::{
+    block::Block,
+    execute_block,
+    output::{BlockOutput, ExecStats},
+    state::StateView,
+    strategy::{self, Strategy},
+};
+use serde::Serialize;
+
+/// The verdict of one strategy on one block.
+#[derive(Debug, Clone, Serialize)]
+pub struct StrategyVerdict {
+    /// Strategy name.
+    pub strategy: String,
+    /// Threads used.
+    pub threads: usize,
+    /// True when the block passed every check.
+    pub passed: bool,
+    /// What failed (header mismatches, execution error, difference from sequential).
+    pub problems: Vec<String>,
+    /// What could not be checked, and why.
+    pub unchecked: Vec<String>,
+    /// Execution statistics (absent when execution failed).
+    pub stats: Option<ExecStats>,
+}
+
+/// Executes `block` with each strategy, checks the header, and (when more than one strategy
+/// runs) compares every strategy's output with sequential execution's.
+pub fn check_block(
+    block: &Block,
+    state: &dyn StateView,
+    strategies: &[&dyn Strategy],
+    threads: usize,
+) -> Vec<StrategyVerdict> {
+    let reference: Option<BlockOutput> = (strategies.len() > 1)
+        .then(|| execute_block(block, state, &strategy::sequential::Sequential, 1).ok())
+        .flatten();
+    strategies
+        .iter()
+        .map(|s| {
+            let mut verdict = StrategyVerdict {
+                strategy: s.name().to_string(),
+                threads,
+                passed: false,
+                problems: vec![],
+                unchecked: vec![],
+                stats: None,
+            };
+            match execute_block(block, state, *s, threads) {
+                Err(e) => verdict.problems.push(format!("execution failed: {e}")),
+                Ok(out) => {
+                    let check = out.check_header(block);
+                    verdict.problems.extend(check.mismatches);
+                    verdict.unchecked = check.unchecked;
+                    if let Some(reference) = &reference {
+                        if let Some(diff) = reference.first_difference(&out) {
+                            verdict
+                                .problems
+                                .push(format!("differs from sequential: {diff}"));
+                        }
+                    }
+                    verdict.stats = Some(out.stats);
+                }
+            }
+            verdict.passed = verdict.problems.is_empty();
+            verdict
+        })
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! What executing a block produces, and the checks against the block header.
+//!
+//! [`BlockOutput`] implements `Eq` over everything a block's execution determines (receipts,
+//! gas, logs, state changes, roots) and deliberately not over [`ExecStats`], which describe
+//! how a strategy got there. Equality with the sequential output *is* the correctness test
+//! of every parallel strategy.
+
+use crate::{block::Block, chain::Fork, state::StateChanges};
+use alloy_consensus::{Eip658Value, ReceiptEnvelope, ReceiptWithBloom, TxType};
+use alloy_primitives::{B256, Bloom, Bytes, Log, logs_bloom};
+use serde::Serialize;
+
+/// The receipt of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// EIP-2718 type of the transaction.
+    pub tx_type: u8,
+    /// True when execution succeeded (status 1).
+    pub success: bool,
+    /// Gas used by the block up to and including this transaction.
+    pub cumulative_gas_used: u64,
+    /// Logs emitted.
+    pub logs: Vec<Log>,
+}
+
+impl Receipt {
+    /// The consensus encoding used by the receipts trie (post-Byzantium status receipts).
+    pub fn to_envelope(&self) -> ReceiptEnvelope {
+        let receipt = alloy_consensus::Receipt {
+            status: Eip658Value::Eip658(self.success),
+            cumulative_gas_used: self.cumulative_gas_used,
+            logs: self.logs.clone(),
+        };
+        let with_bloom = ReceiptWithBloom::new(receipt, logs_bloom(self.logs.iter()));
+        let ty = TxType::try_from(self.tx_type).unwrap_or(TxType::Legacy);
+        ReceiptEnvelope::from_typed(ty, with_bloom)
+    }
+}
+
+/// The result of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOutput {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// Gas used by this transaction alone.
+    pub gas_used: u64,
+    /// Blob gas used by this transaction.
+    pub blob_gas_used: u64,
+    /// State written by this transaction (including the fee paid to the beneficiary).
+    pub changes: StateChanges,
+}
+
+/// How a strategy executed a block. Not part of the output's equality.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExecStats {
+    /// Strategy name.
+    pub strategy: String,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Transaction executions, first runs and re-runs together.
+    pub executions: u64,
+    /// Executions beyond the first of each transaction.
+    pub re_executions: u64,
+    /// Read-set validations.
+    pub validations: u64,
+    /// Failed validations (incarnations aborted).
+    pub aborts: u64,
+    /// Executions suspended on a dependency.
+    pub suspensions: u64,
+    /// Transactions (or blocks) that fell back to sequential execution, with the reason.
+    pub fallbacks: u64,
+    /// Wall time of the transaction phase, microseconds.
+    pub tx_phase_us: u64,
+}
+
+/// The complete result of executing a block.
+#[derive(Debug, Clone)]
+pub struct BlockOutput {
+    /// State written by pre-block system calls (EIP-4788, EIP-2935).
+    pub pre_block: StateChanges,
+    /// Per-transaction results, in block order.
+    pub txs: Vec<TxOutput>,
+    /// State written after the transactions: rewards, withdrawals, request system calls.
+    pub post_block: StateChanges,
+    /// Total gas used.
+    pub gas_used: u64,
+    /// Total blob gas used.
+    pub blob_gas_used: u64,
+    /// Bloom of all logs.
+    pub logs_bloom: Bloom,
+    /// Receipts root; `None` before Byzantium, where receipts embed intermediate state roots.
+    pub receipts_root: Option<B256>,
+    /// Outputs of the EIP-7002 / EIP-7251 request system calls (Prague on).
+    pub requests: Vec<Bytes>,
+    /// Execution statistics.
+    pub stats: ExecStats,
+}
+
+impl PartialEq for BlockOutput {
+    fn eq(&self, other: &Self) -> bool {
+        self.pre_block == other.pre_block
+            && self.txs == other.txs
+            && self.post_block == other.post_block
+            && self.gas_used == other.gas_used
+            && self.blob_gas_used == other.blob_gas_used
+            && self.logs_bloom == other.logs_bloom
+            && self.receipts_root == other.receipts_root
+            && self.requests == other.requests
+    }
+}
+impl Eq for BlockOutput {}
+
+impl BlockOutput {
+    /// Assembles the block totals from per-transaction outputs.
+    pub fn assemble(
+        block: &Block,
+        pre_block: StateChanges,
+        txs: Vec<TxOutput>,
+        post_block: StateChanges,
+        requests: Vec<Bytes>,
+        stats: ExecStats,
+    ) -> Self {
+        let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used);
+        let blob_gas_used = txs.iter().map(|t| t.blob_gas_used).sum();
+        let logs_bloom = logs_bloom(txs.iter().flat_map(|t| t.receipt.logs.iter()));
+        let receipts_root = block.fork.at_least(Fork::Byzantium).then(|| {
+            let envelopes: Vec<ReceiptEnvelope> =
+                txs.iter().map(|t| t.receipt.to_envelope()).collect();
+            alloy_consensus::proofs::calculate_receipt_root(&envelopes)
+        });
+        BlockOutput {
+            pre_block,
+            txs,
+            post_block,
+            gas_used,
+            blob_gas_used,
+            logs_bloom,
+            receipts_root,
+            requests,
+            stats,
+        }
+    }
+
+    /// All state changes of the block, in the order they apply.
+    pub fn all_changes(&self) -> impl Iterator<Item = &StateChanges> {
+        std::iter::once(&self.pre_block)
+            .chain(self.txs.iter().map(|t| &t.changes))
+            .chain(std::iter::once(&self.post_block))
+    }
+
+    /// Compares against the header: gas used, logs bloom and (from Byzantium) receipts root.
+    /// Returns one message per mismatch; receipts that cannot be checked are listed in
+    /// [`HeaderCheck::unchecked`].
+    pub fn check_header(&self, block: &Block) -> HeaderCheck {
+        let h = &block.header;
+        let mut check = HeaderCheck::default();
+        if self.gas_used != h.gas_used {
+            check.mismatches.push(format!(
+                "gasUsed: computed {}, header {}",
+                self.gas_used, h.gas_used
+            ));
+        }
+        if self.logs_bloom != h.logs_bloom {
+            check
+                .mismatches
+                .push("logsBloom differs from header".to_string());
+        }
+        match self.receipts_root {
+            Some(root) if root != h.receipts_root => check
+                .mismatches
+                .push(format!("receiptsRoot: computed {root}, header {}", h.receipts_root)),
+            Some(_) => {}
+            None => check.unchecked.push(
+                "receiptsRoot (pre-Byzantium receipts embed intermediate state roots: not checkable with a partial pre-state)"
+                    .to_string(),
+            ),
+        }
+        if let (Some(expected), true) = (h.blob_gas_used, block.blob_params.is_some()) {
+            if expected != self.blob_gas_used {
+                check.mismatches.push(format!(
+                    "blobGasUsed: computed {}, header {expected}",
+                    self.blob_gas_used
+                ));
+            }
+        }
+        check
+    }
+
+    /// The first difference from `other`, described for a human, or `None` if equal.
+    pub fn first_difference(&self, other: &BlockOutput) -> Option<String> {
+        if self.txs.len() != other.txs.len() {
+            return Some(format!(
+                "{} vs {} transaction outputs",
+                self.txs.len(),
+                other.txs.len()
+            ));
+        }
+        if self.pre_block != other.pre_block {
+            return Some(describe_changes_diff(
+                "pre-block",
+                &self.pre_block,
+                &other.pre_block,
+            ));
+        }
+        for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
+            if a.receipt != b.receipt || a.gas_used != b.gas_used {
+                return Some(format!(
+                    "tx {i}: receipt differs (status {} vs {}, cumulative gas {} vs {}, {} vs {} logs)",
+                    a.receipt.success,
+                    b.receipt.success,
+                    a.receipt.cumulative_gas_used,
+                    b.receipt.cumulative_gas_used,
+                    a.receipt.logs.len(),
+                    b.receipt.logs.len()
+                ));
+            }
+            if a.changes != b.changes {
+                return Some(describe_changes_diff(
+                    &format!("tx {i}"),
+                    &a.changes,
+                    &b.changes,
+                ));
+            }
+        }
+        if self.post_block != other.post_block {
+            return Some(describe_changes_diff(
+                "post-block",
+                &self.post_block,
+                &other.post_block,
+            ));
+        }
+        (self != other).then(|| "block totals differ".to_string())
+    }
+}
+
+fn describe_changes_diff(what: &str, a: &StateChanges, b: &StateChanges) -> String {
+    for (addr, ca) in a {
+        match b.get(addr) {
+            None => return format!("{what}: {addr} changed only in the first output"),
+            Some(cb) if cb != ca => {
+                return format!("{what}: {addr} differs: {:?} vs {:?}", ca, cb);
+            }
+            _ => {}
+        }
+    }
+    for addr in b.keys() {
+        if !a.contains_key(addr) {
+            return format!("{what}: {addr} changed only in the second output");
+        }
+    }
+    format!("{what}: changes differ")
+}
+
+/// Result of comparing a block's output with its header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderCheck {
+    /// Fields that differ.
+    pub mismatches: Vec<String>,
+    /// Fields that could not be checked, and why.
+    pub unchecked: Vec<String>,
+}
+
+impl HeaderCheck {
+    /// True when nothing differs.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}

@@ -1,0 +1,231 @@
+//! Blocks in the JSON of `eth_getBlockByNumber(n, true)` with a geth prestateTracer pre-state
+//! (`prestate.json`) and a table of ancestor hashes (`block_hashes.json`): the layout of
+//! `../shared/fixtures/mainnet/<n>/`.
+//!
+//! The header is decoded with alloy's RPC types and its hash is verified; every transaction
+//! is decoded as a consensus envelope, its hash verified against the JSON's `hash`, and its
+//! sender taken from `from` or recovered from the signature.
+
+use super::json::{self, read_json};
+use crate::{
+    block::Block,
+    chain::ChainSpec,
+    error::LoadError,
+    state::{Bytecode, InMemoryState},
+};
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip4895::Withdrawal;
+use alloy_primitives::{Address, B256};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Parses a block from RPC JSON. `path` is used in error messages only.
+pub fn parse_block(value: &Value, chain: &ChainSpec, path: &Path) -> Result<Block, LoadError> {
+    let err = |m: String| LoadError::invalid(path, m);
+    let rpc_header: alloy_rpc_types_eth::Header =
+        json::from_value(value, "block header").map_err(err)?;
+    let header = rpc_header.inner;
+    let computed = header.hash_slow();
+    if computed != rpc_header.hash {
+        return Err(err(format!(
+            "header hash mismatch: JSON says {}, the header fields hash to {computed}",
+            rpc_header.hash
+        )));
+    }
+    let txs = json::field(value, "transactions", "block").map_err(err)?;
+    let txs = txs
+        .as_array()
+        .ok_or_else(|| err("`transactions` is not an array".into()))?;
+    let mut transactions = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.iter().enumerate() {
+        transactions.push(parse_tx(tx).map_err(|m| err(format!("transaction {i}: {m}")))?);
+    }
+    let withdrawals: Vec<Withdrawal> = match value.get("withdrawals") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(w) => json::from_value(w, "withdrawals").map_err(err)?,
+    };
+    let uncles = match value.get("uncles") {
+        None | Some(Value::Null) => 0,
+        Some(u) => u.as_array().map_or(0, Vec::len),
+    };
+    let (fork, blob_params) = Block::fork_of(chain, &header);
+    Ok(Block {
+        hash: rpc_header.hash,
+        fork,
+        chain_id: chain.chain_id,
+        blob_params,
+        transactions,
+        withdrawals,
+        ommers: Vec::new(),
+        unknown_ommers: uncles,
+        apply_rewards: true,
+        header,
+    })
+}
+
+fn parse_tx(tx: &Value) -> Result<crate::block::Transaction, String> {
+    let ty = match tx.get("type") {
+        None | Some(Value::Null) => 0,
+        Some(t) => json::u64(t, "type")?,
+    };
+    if ty > 4 {
+        return Err(format!(
+            "unknown transaction type {ty:#x} (parevm knows types 0x0 to 0x4)"
+        ));
+    }
+    let envelope: TxEnvelope = json::from_value(tx, "transaction fields")?;
+    if let Some(h) = tx.get("hash") {
+        let declared = json::b256(h, "hash")?;
+        if declared != *envelope.tx_hash() {
+            return Err(format!(
+                "hash mismatch: JSON says {declared}, the fields hash to {}",
+                envelope.tx_hash()
+            ));
+        }
+    }
+    let from = match tx.get("from") {
+        None | Some(Value::Null) => None,
+        Some(f) => Some(json::address(f, "from")?),
+    };
+    super::tx::from_envelope(&envelope, from)
+}
+
+/// Parses a prestateTracer JSON object into `state`.
+pub fn parse_prestate(
+    value: &Value,
+    state: &mut InMemoryState,
+    path: &Path,
+) -> Result<(), LoadError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| LoadError::invalid(path, "expected an object of accounts"))?;
+    for (addr, acc) in obj {
+        let what = |field: &str| format!("account {addr}: {field}");
+        let mut parse = || -> Result<(), String> {
+            let address: Address = json::address(&Value::String(addr.clone()), "address")?;
+            let balance = match acc.get("balance") {
+                Some(v) => json::u256(v, &what("balance"))?,
+                None => Default::default(),
+            };
+            let nonce = match acc.get("nonce") {
+                Some(v) => json::u64(v, &what("nonce"))?,
+                None => 0,
+            };
+            let code = match acc.get("code") {
+                Some(v) => json::bytes(v, &what("code"))?,
+                None => Default::default(),
+            };
+            let mut storage = Vec::new();
+            if let Some(s) = acc.get("storage") {
+                let s = s
+                    .as_object()
+                    .ok_or_else(|| what("storage is not an object"))?;
+                for (k, v) in s {
+                    let key = json::u256(
+                        &Value::String(k.clone()),
+                        &what(&format!("storage key {k}")),
+                    )?;
+                    let val = json::u256(v, &what(&format!("storage slot {k}")))?;
+                    storage.push((key, val));
+                }
+            }
+            state.insert_account(address, balance, nonce, Bytecode::new_raw(code), storage);
+            Ok(())
+        };
+        parse().map_err(|m| LoadError::invalid(path, m))?;
+    }
+    Ok(())
+}
+
+/// Parses `{"<decimal number>": "0x<hash>"}` into `state`.
+pub fn parse_block_hashes(
+    value: &Value,
+    state: &mut InMemoryState,
+    path: &Path,
+) -> Result<(), LoadError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| LoadError::invalid(path, "expected an object of block hashes"))?;
+    for (n, h) in obj {
+        let number: u64 = n.parse().map_err(|_| {
+            LoadError::invalid(path, format!("key {n:?} is not a decimal block number"))
+        })?;
+        let hash: B256 = json::b256(h, &format!("hash of block {n}"))
+            .map_err(|m| LoadError::invalid(path, m))?;
+        state.insert_block_hash(number, hash);
+    }
+    Ok(())
+}
+
+/// A block folder: `block.json`, `prestate.json`, and `block_hashes.json` in it or its parent.
+#[derive(Debug, Clone)]
+pub struct BlockFolder {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+impl BlockFolder {
+    /// True if `dir` holds a `block.json`.
+    pub fn is_block_folder(dir: &Path) -> bool {
+        dir.join("block.json").is_file()
+    }
+
+    /// Finds block folders: `path` itself, or its sub-folders (sorted by block number).
+    pub fn discover(path: &Path) -> Result<Vec<BlockFolder>, LoadError> {
+        if Self::is_block_folder(path) {
+            return Ok(vec![BlockFolder {
+                dir: path.to_path_buf(),
+            }]);
+        }
+        let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| Self::is_block_folder(p))
+            .collect();
+        if found.is_empty() {
+            return Err(LoadError::invalid(
+                path,
+                "no block.json here or in its sub-folders",
+            ));
+        }
+        found.sort_by_key(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            (name.parse::<u64>().unwrap_or(u64::MAX), name.to_string())
+        });
+        Ok(found.into_iter().map(|dir| BlockFolder { dir }).collect())
+    }
+
+    /// A short name (the folder name).
+    pub fn name(&self) -> String {
+        self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    /// Loads the block and its pre-state.
+    pub fn load(&self, chain: &ChainSpec) -> Result<(Block, InMemoryState), LoadError> {
+        let block_path = self.dir.join("block.json");
+        let block = parse_block(&read_json(&block_path)?, chain, &block_path)?;
+        let mut state = InMemoryState::new();
+        let pre_path = self.dir.join("prestate.json");
+        parse_prestate(&read_json(&pre_path)?, &mut state, &pre_path)?;
+        let hashes = [
+            self.dir.join("block_hashes.json"),
+            self.dir.join("../block_hashes.json"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file());
+        if let Some(hashes) = hashes {
+            parse_block_hashes(&read_json(&hashes)?, &mut state, &hashes)?;
+        }
+        if block.number() > 0 {
+            state.insert_block_hash(block.number() - 1, block.header.parent_hash);
+        }
+        Ok((block, state))
+    }
+}

@@ -1,0 +1,111 @@
+//! The canonical form of a state transition: per account, its new info (or deletion), and
+//! the storage slots it wrote.
+//!
+//! Conversion from revm's per-transaction `EvmState` follows the commit rules of revm's own
+//! databases plus EIP-161: only touched accounts are changes; a self-destructed account, and
+//! (from Spurious Dragon) a touched account left empty, is deleted; a created account starts
+//! from empty storage. Storage slots are included when the transaction changed them.
+
+use alloy_primitives::{Address, B256, U256};
+use revm::{
+    primitives::{KECCAK_EMPTY, hardfork::SpecId},
+    state::{Bytecode, EvmState},
+};
+use std::collections::BTreeMap;
+
+/// What one transaction (or block operation) did to one account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    /// New balance, nonce and code hash; `None` when the account was deleted.
+    pub info: Option<(U256, u64, B256)>,
+    /// True when the account's previous storage is wiped (created, destroyed or recreated).
+    pub storage_cleared: bool,
+    /// Storage slots written, with their new values.
+    pub storage: BTreeMap<U256, U256>,
+    /// The account's code, when it has any (not compared: `code_hash` identifies it).
+    pub code: Option<Bytecode>,
+}
+
+impl PartialEq for AccountChange {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.storage_cleared == other.storage_cleared
+            && self.storage == other.storage
+    }
+}
+impl Eq for AccountChange {}
+
+impl AccountChange {
+    /// A deletion of the account and its storage.
+    pub fn deleted() -> Self {
+        AccountChange {
+            info: None,
+            storage_cleared: true,
+            ..Default::default()
+        }
+    }
+
+    /// The new balance (zero if deleted).
+    pub fn balance(&self) -> U256 {
+        self.info.map_or(U256::ZERO, |i| i.0)
+    }
+}
+
+/// Changes to many accounts, ordered by address so that equal changes compare and print equal.
+pub type StateChanges = BTreeMap<Address, AccountChange>;
+
+/// Converts the state revm returns for one transaction into [`StateChanges`].
+pub fn from_evm_state(state: &EvmState, spec: SpecId) -> StateChanges {
+    let state_clear = spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    let mut out = StateChanges::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        if account.is_selfdestructed() || (state_clear && account.is_empty()) {
+            out.insert(*address, AccountChange::deleted());
+            continue;
+        }
+        let info = &account.info;
+        let code = if info.code_hash != KECCAK_EMPTY {
+            info.code.clone()
+        } else {
+            None
+        };
+        let storage = account
+            .storage
+            .iter()
+            .filter(|(_, slot)| slot.is_changed())
+            .map(|(k, slot)| (*k, slot.present_value()))
+            .collect();
+        out.insert(
+            *address,
+            AccountChange {
+                info: Some((info.balance, info.nonce, info.code_hash)),
+                storage_cleared: account.is_created(),
+                storage,
+                code,
+            },
+        );
+    }
+    out
+}
+
+/// Appends `later` on top of `earlier`, as if both were applied in order.
+pub fn merge_into(earlier: &mut StateChanges, later: &StateChanges) {
+    for (address, change) in later {
+        match earlier.get_mut(address) {
+            Some(prev) if !change.storage_cleared && change.info.is_some() => {
+                prev.info = change.info;
+                prev.storage
+                    .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+                if change.code.is_some() {
+                    prev.code = change.code.clone();
+                }
+            }
+            _ => {
+                earlier.insert(*address, change.clone());
+            }
+        }
+    }
+}

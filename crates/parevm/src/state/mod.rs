@@ -1,0 +1,97 @@
+//! State: the read-only view every strategy executes against, the changes a transaction
+//! makes, an in-memory state, a write overlay, and the Merkle state root.
+//!
+//! [`StateView`] is modelled on revm's `DatabaseRef`: four reads, `&self` receivers, so that
+//! any number of worker threads can share one view. Unlike `DatabaseRef` it has one concrete
+//! error type, [`StateError`], so that strategies can be registered as trait objects
+//! (`&dyn StateView`) and a persistent store plugs in unchanged by mapping its errors into it.
+//!
+//! [`StateChanges`] is the canonical, comparable form of what a transaction wrote. Two
+//! strategies agree on a block exactly when they produce equal changes for every transaction.
+
+pub mod changes;
+mod memory;
+mod overlay;
+pub mod root;
+
+pub use changes::{AccountChange, StateChanges};
+pub use memory::{BlockHashes, InMemoryState, PlainAccount};
+pub use overlay::Overlay;
+pub use revm::state::{AccountInfo, Bytecode};
+
+use alloy_primitives::{Address, B256, U256};
+
+/// A failure to read state. Names what was being read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The block hash of `number` is not known to this state.
+    #[error("block hash of block {0} is not available in the state")]
+    MissingBlockHash(u64),
+    /// Code with this hash is referenced by an account but not stored.
+    #[error("code with hash {0} is not available in the state")]
+    MissingCode(B256),
+    /// The backing store failed.
+    #[error("state backend error: {0}")]
+    Backend(String),
+}
+
+impl revm::database_interface::DBErrorMarker for StateError {}
+
+/// Read-only access to the state a block executes on.
+///
+/// Implementations must be deterministic: the same read returns the same value for the
+/// lifetime of the view. An account or slot that does not exist reads as `None` / zero.
+pub trait StateView: Send + Sync {
+    /// Balance, nonce and code hash of `address` (and its code, when cheap to include), or
+    /// `None` if the account does not exist.
+    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError>;
+
+    /// The code whose keccak256 hash is `code_hash`.
+    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError>;
+
+    /// The value of storage slot `index` of `address` (zero if unset).
+    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError>;
+
+    /// The hash of block `number`, as read by the BLOCKHASH opcode.
+    fn block_hash(&self, number: u64) -> Result<B256, StateError>;
+}
+
+impl<T: StateView + ?Sized> StateView for &T {
+    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        (**self).account(address)
+    }
+    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        (**self).code_by_hash(code_hash)
+    }
+    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        (**self).storage(address, index)
+    }
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        (**self).block_hash(number)
+    }
+}
+
+/// Adapts any [`StateView`] to revm's `Database` (the EVM's read interface).
+#[derive(Debug, Clone, Copy)]
+pub struct RevmDb<S>(pub S);
+
+impl<S: StateView> revm::Database for RevmDb<S> {
+    type Error = StateError;
+
+    #[inline]
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        self.0.account(address)
+    }
+    #[inline]
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.0.code_by_hash(code_hash)
+    }
+    #[inline]
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
+        self.0.storage(address, index)
+    }
+    #[inline]
+    fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
+        self.0.block_hash(number)
+    }
+}

@@ -1,0 +1,170 @@
+//! A write overlay over a read-only [`StateView`]: the state "as of" some point inside a
+//! block, without copying the base.
+//!
+//! The overlay holds, per account it has seen change, the account's current info (or `None`
+//! for deleted) and the slots written since the base; `cleared` records that the account's
+//! base storage no longer applies (it was created or destroyed inside the block), so unknown
+//! slots read zero instead of falling through to the base. Reads take `&self`, so one overlay
+//! can be shared by worker threads while nothing is applied to it.
+
+use super::{AccountChange, StateChanges, StateError, StateView};
+use alloy_primitives::{
+    Address, B256, U256,
+    map::{AddressHashMap, HashMap},
+};
+use revm::{
+    primitives::KECCAK_EMPTY,
+    state::{AccountInfo, Bytecode},
+};
+
+#[derive(Debug, Clone, Default)]
+struct OverlayAccount {
+    info: Option<(U256, u64, B256)>,
+    cleared: bool,
+    storage: HashMap<U256, U256>,
+}
+
+/// A base state plus the changes applied on top of it.
+#[derive(Debug)]
+pub struct Overlay<'a> {
+    base: &'a dyn StateView,
+    accounts: AddressHashMap<OverlayAccount>,
+    codes: HashMap<B256, Bytecode>,
+}
+
+impl std::fmt::Debug for dyn StateView + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn StateView")
+    }
+}
+
+impl<'a> Overlay<'a> {
+    /// An overlay with no changes yet.
+    pub fn new(base: &'a dyn StateView) -> Self {
+        Overlay {
+            base,
+            accounts: AddressHashMap::default(),
+            codes: HashMap::default(),
+        }
+    }
+
+    /// The state under the overlay.
+    pub fn base(&self) -> &'a dyn StateView {
+        self.base
+    }
+
+    /// Applies changes, in order, on top of the current overlay.
+    pub fn apply(&mut self, changes: &StateChanges) {
+        for (address, change) in changes {
+            self.apply_one(*address, change);
+        }
+    }
+
+    fn apply_one(&mut self, address: Address, change: &AccountChange) {
+        if let (Some(code), Some((_, _, hash))) = (&change.code, change.info) {
+            self.codes.entry(hash).or_insert_with(|| code.clone());
+        }
+        let entry = self.accounts.entry(address).or_default();
+        entry.info = change.info;
+        if change.storage_cleared || change.info.is_none() {
+            entry.cleared = true;
+            entry.storage.clear();
+        }
+        entry
+            .storage
+            .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    /// Adds `delta` to the balance of `address` (rewards, withdrawals), returning the change.
+    pub fn credit(&mut self, address: Address, delta: U256) -> Result<AccountChange, StateError> {
+        let current = self.account(address)?;
+        let (balance, nonce, code_hash) = match &current {
+            Some(info) => (info.balance, info.nonce, info.code_hash),
+            None => (U256::ZERO, 0, KECCAK_EMPTY),
+        };
+        let change = AccountChange {
+            info: Some((balance.saturating_add(delta), nonce, code_hash)),
+            ..Default::default()
+        };
+        self.apply_one(address, &change);
+        Ok(change)
+    }
+}
+
+impl StateView for Overlay<'_> {
+    #[inline]
+    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        match self.accounts.get(&address) {
+            None => self.base.account(address),
+            Some(acc) => Ok(acc.info.map(|(balance, nonce, code_hash)| {
+                let code = if code_hash == KECCAK_EMPTY {
+                    Some(Bytecode::default())
+                } else {
+                    self.codes.get(&code_hash).cloned()
+                };
+                AccountInfo {
+                    balance,
+                    nonce,
+                    code_hash,
+                    code,
+                    ..Default::default()
+                }
+            })),
+        }
+    }
+
+    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        match self.codes.get(&code_hash) {
+            Some(code) => Ok(code.clone()),
+            None => self.base.code_by_hash(code_hash),
+        }
+    }
+
+    #[inline]
+    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        match self.accounts.get(&address) {
+            None => self.base.storage(address, index),
+            Some(acc) => match acc.storage.get(&index) {
+                Some(v) => Ok(*v),
+                None if acc.cleared => Ok(U256::ZERO),
+                None => self.base.storage(address, index),
+            },
+        }
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        self.base.block_hash(number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::InMemoryState;
+    use alloy_primitives::address;
+
+    #[test]
+    fn overlay_reads_through_and_clears() {
+        let a = address!("0x00000000000000000000000000000000000000aa");
+        let mut base = InMemoryState::new();
+        base.insert_account(
+            a,
+            U256::from(5),
+            1,
+            Bytecode::default(),
+            [(U256::from(1), U256::from(9))],
+        );
+        let mut o = Overlay::new(&base);
+        assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::from(9));
+        let mut ch = StateChanges::new();
+        ch.insert(a, AccountChange::deleted());
+        o.apply(&ch);
+        assert_eq!(o.account(a).unwrap(), None);
+        assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::ZERO);
+        let credit = o.credit(a, U256::from(7)).unwrap();
+        assert_eq!(credit.balance(), U256::from(7));
+        assert_eq!(o.account(a).unwrap().unwrap().balance, U256::from(7));
+        // Recreated account keeps the cleared storage.
+        assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::ZERO);
+    }
+}

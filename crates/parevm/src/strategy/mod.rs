@@ -1,0 +1,57 @@
+//! Execution strategies and their registry.
+//!
+//! A strategy runs the *transaction phase* of a block: given the state after the pre-block
+//! operations, it produces one [`TxOutput`] per transaction and leaves the state reflecting
+//! all of them. Everything around it (pre-block system calls, rewards, withdrawals, request
+//! system calls, block totals, panic containment) is done once, by [`crate::execute_block`],
+//! so every strategy is held to the same block semantics.
+//!
+//! To add a strategy: implement [`Strategy`] in a module named after its paradigm and add it
+//! to [`registry`]. The CLI (`--strategy`, `--strategy all`), the conformance runners and the
+//! differential tests then pick it up without other edits.
+
+pub mod sequential;
+
+use crate::{
+    block::Block,
+    error::ExecError,
+    output::{ExecStats, TxOutput},
+    state::Overlay,
+};
+
+/// A way of executing a block's transactions.
+pub trait Strategy: Send + Sync {
+    /// The name used on the command line (`sequential`, `block-stm`, ...).
+    fn name(&self) -> &'static str;
+
+    /// One line on the paradigm.
+    fn description(&self) -> &'static str;
+
+    /// Executes `block.transactions` on top of `state` with up to `threads` worker threads.
+    ///
+    /// On success, returns the outputs in block order and leaves `state` with every
+    /// transaction's changes applied in order. On failure, returns the error sequential
+    /// execution would return first (lowest transaction index). Fills `stats`.
+    fn execute_transactions(
+        &self,
+        block: &Block,
+        state: &mut Overlay<'_>,
+        threads: usize,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError>;
+}
+
+/// Every registered strategy, the reference (`sequential`) first.
+pub fn registry() -> Vec<&'static dyn Strategy> {
+    vec![&sequential::Sequential]
+}
+
+/// Looks a strategy up by name.
+pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
+    registry().into_iter().find(|s| s.name() == name)
+}
+
+/// Names of every registered strategy.
+pub fn names() -> Vec<&'static str> {
+    registry().iter().map(|s| s.name()).collect()
+}

@@ -76,6 +76,8 @@ pub struct ExecStats {
 /// The complete result of executing a block.
 #[derive(Debug, Clone)]
 pub struct BlockOutput {
+    /// The fork the block executed under.
+    pub fork: Fork,
     /// State written by pre-block system calls (EIP-4788, EIP-2935).
     pub pre_block: StateChanges,
     /// Per-transaction results, in block order.
@@ -86,10 +88,6 @@ pub struct BlockOutput {
     pub gas_used: u64,
     /// Total blob gas used.
     pub blob_gas_used: u64,
-    /// Bloom of all logs.
-    pub logs_bloom: Bloom,
-    /// Receipts root; `None` before Byzantium, where receipts embed intermediate state roots.
-    pub receipts_root: Option<B256>,
     /// Outputs of the EIP-7002 / EIP-7251 request system calls (Prague on).
     pub requests: Vec<Bytes>,
     /// Execution statistics.
@@ -103,8 +101,6 @@ impl PartialEq for BlockOutput {
             && self.post_block == other.post_block
             && self.gas_used == other.gas_used
             && self.blob_gas_used == other.blob_gas_used
-            && self.logs_bloom == other.logs_bloom
-            && self.receipts_root == other.receipts_root
             && self.requests == other.requests
     }
 }
@@ -122,23 +118,33 @@ impl BlockOutput {
     ) -> Self {
         let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used);
         let blob_gas_used = txs.iter().map(|t| t.blob_gas_used).sum();
-        let logs_bloom = logs_bloom(txs.iter().flat_map(|t| t.receipt.logs.iter()));
-        let receipts_root = block.fork.at_least(Fork::Byzantium).then(|| {
-            let envelopes: Vec<ReceiptEnvelope> =
-                txs.iter().map(|t| t.receipt.to_envelope()).collect();
-            alloy_consensus::proofs::calculate_receipt_root(&envelopes)
-        });
         BlockOutput {
+            fork: block.fork,
             pre_block,
             txs,
             post_block,
             gas_used,
             blob_gas_used,
-            logs_bloom,
-            receipts_root,
             requests,
             stats,
         }
+    }
+
+    /// Bloom of all logs of the block.
+    pub fn logs_bloom(&self) -> Bloom {
+        logs_bloom(self.txs.iter().flat_map(|t| t.receipt.logs.iter()))
+    }
+
+    /// The receipts root, or `None` before Byzantium, where receipts embed intermediate state
+    /// roots. Computed on demand: it is a pure function of the receipts (which equality
+    /// compares), and hashing the receipts trie costs as much as a quarter of executing a
+    /// block, which a caller that does not need it should not pay.
+    pub fn receipts_root(&self) -> Option<B256> {
+        self.fork.at_least(Fork::Byzantium).then(|| {
+            let envelopes: Vec<ReceiptEnvelope> =
+                self.txs.iter().map(|t| t.receipt.to_envelope()).collect();
+            alloy_consensus::proofs::calculate_receipt_root(&envelopes)
+        })
     }
 
     /// All state changes of the block, in the order they apply.
@@ -160,12 +166,12 @@ impl BlockOutput {
                 self.gas_used, h.gas_used
             ));
         }
-        if self.logs_bloom != h.logs_bloom {
+        if self.logs_bloom() != h.logs_bloom {
             check
                 .mismatches
                 .push("logsBloom differs from header".to_string());
         }
-        match self.receipts_root {
+        match self.receipts_root() {
             Some(root) if root != h.receipts_root => check
                 .mismatches
                 .push(format!("receiptsRoot: computed {root}, header {}", h.receipts_root)),

@@ -2,6 +2,7 @@
 //! the file and the field.
 
 pub mod example;
+pub mod fixtures;
 pub mod json;
 pub mod rpc;
 pub mod tx;

@@ -95,3 +95,24 @@ impl<S: StateView> revm::Database for RevmDb<S> {
         self.0.block_hash(number)
     }
 }
+
+impl<S: StateView> revm::DatabaseRef for RevmDb<S> {
+    type Error = StateError;
+
+    #[inline]
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        self.0.account(address)
+    }
+    #[inline]
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.0.code_by_hash(code_hash)
+    }
+    #[inline]
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        self.0.storage(address, index)
+    }
+    #[inline]
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StateError> {
+        self.0.block_hash(number)
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! Only argument parsing, printing and exit codes live here; execution is in the library.
 
+mod conformance;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,10 @@ struct Cli {
 enum Command {
     /// Execute blocks (block.json + prestate.json folders) and check them against their headers.
     Replay(replay::ReplayArgs),
+    /// Run state tests (ethereum/tests GeneralStateTests, execution-spec-tests state fixtures).
+    Statetest(conformance::SuiteArgs),
+    /// Run blockchain tests (ethereum/tests BlockchainTests), checking every block's state root.
+    Blocktest(conformance::SuiteArgs),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(args) => replay::run(args),
+        Command::Statetest(args) => conformance::run(conformance::Suite::State, args),
+        Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Example { threads } => replay::example(threads),
     }
 }

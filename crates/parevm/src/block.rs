@@ -55,8 +55,9 @@ pub struct Block {
     /// Uncles whose headers the source did not carry (RPC JSON has only their hashes): the
     /// miner's nephew reward counts them, their own miners' rewards cannot be applied.
     pub unknown_ommers: usize,
-    /// Whether pre-merge block and uncle rewards are paid (false for state tests).
-    pub apply_rewards: bool,
+    /// Whether the block-level operations outside transactions run: system calls, rewards and
+    /// withdrawals. False for state tests, which exercise one transaction alone.
+    pub system_operations: bool,
 }
 
 impl Block {

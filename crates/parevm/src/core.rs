@@ -132,8 +132,9 @@ pub fn tx_output(
     }
 }
 
-/// Enforces the block-level limits for transaction `index` before it runs: its gas limit must
-/// fit in what the block has left, and its blobs in the block's blob gas.
+/// Enforces the rules revm does not check for transaction `index` before it runs: its gas
+/// limit must fit in what the block has left, its blobs in the block's blob gas, and a blob or
+/// set-code transaction must have a recipient (their encodings have no creation form).
 pub fn check_block_limits(
     block: &Block,
     index: usize,
@@ -141,6 +142,16 @@ pub fn check_block_limits(
     blob_gas_used_before: u64,
 ) -> Result<(), ExecError> {
     let tx = &block.transactions[index];
+    if tx.tx_type >= 3 && tx.env.kind.is_create() {
+        return Err(ExecError::InvalidTransaction {
+            index,
+            hash: tx.hash,
+            reason: format!(
+                "a type-{} transaction cannot create a contract (it needs a `to`)",
+                tx.tx_type
+            ),
+        });
+    }
     let available = block.header.gas_limit.saturating_sub(gas_used_before);
     if tx.env.gas_limit > available {
         return Err(ExecError::InvalidTransaction {
@@ -242,6 +253,9 @@ pub fn pre_block(
         ));
     }
     let mut all = StateChanges::new();
+    if !block.system_operations {
+        return Ok(all);
+    }
     let h = &block.header;
     if block.fork.at_least(Fork::Cancun) {
         let root = h.parent_beacon_block_root.ok_or_else(|| {
@@ -271,6 +285,9 @@ pub fn post_block(
     state: &mut crate::state::Overlay<'_>,
 ) -> Result<(StateChanges, Vec<Bytes>), ExecError> {
     let mut all = StateChanges::new();
+    if !block.system_operations {
+        return Ok((all, Vec::new()));
+    }
     let mut credit = |state: &mut crate::state::Overlay<'_>, to: Address, amount: U256| {
         let mut one = StateChanges::new();
         if amount.is_zero() && block.fork.at_least(Fork::SpuriousDragon) {
@@ -287,7 +304,7 @@ pub fn post_block(
         changes::merge_into(&mut all, &one);
         Ok(())
     };
-    if block.apply_rewards {
+    {
         if let Some(reward) = block.fork.block_reward() {
             let ommer_count = block.ommers.len() + block.unknown_ommers;
             let miner = reward + crate::chain::nephew_reward(reward, ommer_count);

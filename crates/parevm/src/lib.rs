@@ -24,6 +24,7 @@
 pub mod block;
 pub mod chain;
 pub mod checks;
+pub mod conformance;
 pub mod core;
 pub mod error;
 pub mod output;

@@ -91,7 +91,7 @@ pub fn transfer_block(n: usize) -> (Block, InMemoryState) {
         withdrawals: vec![],
         ommers: vec![],
         unknown_ommers: 0,
-        apply_rewards: true,
+        system_operations: true,
     };
     (block, state)
 }

@@ -58,7 +58,7 @@ pub fn parse_block(value: &Value, chain: &ChainSpec, path: &Path) -> Result<Bloc
         withdrawals,
         ommers: Vec::new(),
         unknown_ommers: uncles,
-        apply_rewards: true,
+        system_operations: true,
         header,
     })
 }

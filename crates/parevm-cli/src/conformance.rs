@@ -1,0 +1,125 @@
+//! `parevm statetest` and `parevm blocktest`: run the Ethereum test suites through the engine.
+
+use crate::replay::strategies;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parevm::{
+    conformance::{CaseResult, Outcome, Summary, blocktest, json_files, statetest},
+    error::LoadError,
+    strategy::Strategy,
+};
+use rayon::prelude::*;
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+
+/// Arguments shared by `statetest` and `blocktest`.
+#[derive(Args)]
+pub(crate) struct SuiteArgs {
+    /// Test files or folders of test files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Strategy name, or `all` for every registered strategy.
+    #[arg(long, default_value = "sequential")]
+    strategy: String,
+    /// Worker threads of the strategy (files also run in parallel, one per core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Write every case's verdict to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Which suite.
+#[derive(Clone, Copy)]
+pub(crate) enum Suite {
+    State,
+    Blockchain,
+}
+
+pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
+    let strategies = match strategies(&args.strategy) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
+    let mut files = Vec::new();
+    for p in &args.paths {
+        match json_files(p) {
+            Ok(f) => files.extend(f),
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                return ExitCode::from(crate::EXIT_INPUT);
+            }
+        }
+    }
+    let bar = ProgressBar::new((files.len() * strategies.len()) as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} {msg}")
+                .expect("template"),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let mut summary = Summary::default();
+    let mut all_cases: Vec<(String, CaseResult)> = Vec::new();
+    for strategy in &strategies {
+        let per_file: Vec<(PathBuf, Result<Vec<CaseResult>, LoadError>)> = files
+            .par_iter()
+            .map(|f| {
+                let r = run_file(suite, f, *strategy, args.threads);
+                bar.inc(1);
+                (f.clone(), r)
+            })
+            .collect();
+        for (file, result) in per_file {
+            match result {
+                Ok(cases) => {
+                    for case in cases {
+                        summary.add(&case.outcome);
+                        if let Outcome::Failed(why) = &case.outcome {
+                            bar.suspend(|| {
+                                println!("FAIL [{}] {}: {why}", strategy.name(), case.name)
+                            });
+                        }
+                        all_cases.push((strategy.name().to_string(), case));
+                    }
+                }
+                Err(e) => {
+                    summary.failed += 1;
+                    bar.suspend(|| println!("ERROR [{}] {}: {e}", strategy.name(), file.display()));
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &args.json {
+        let cases: Vec<_> = all_cases
+            .iter()
+            .map(|(s, c)| serde_json::json!({"strategy": s, "case": c.name, "result": c.outcome}))
+            .collect();
+        let doc = serde_json::json!({"summary": summary, "cases": cases});
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+        }
+    }
+    println!("{}", summary.line());
+    if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_file(
+    suite: Suite,
+    file: &std::path::Path,
+    strategy: &dyn Strategy,
+    threads: usize,
+) -> Result<Vec<CaseResult>, LoadError> {
+    match suite {
+        Suite::State => statetest::run_file(file, strategy, threads),
+        Suite::Blockchain => blocktest::run_file(file, strategy, threads),
+    }
+}

@@ -1,0 +1,258 @@
+//! BlockchainTests (ethereum/tests `ValidBlocks`): build the genesis state from `pre`, execute
+//! each block (decoded from its RLP, senders recovered from signatures) on its parent's state
+//! with the chosen strategy, and check per block the header's gas used, receipts root, logs
+//! bloom **and state root** (the state is complete here), then the final `postState`.
+//!
+//! Blocks are executed on the state of their parent by hash, so tests whose blocks form
+//! several branches (re-orgs) work; BLOCKHASH sees the ancestors of the block's own branch.
+
+use super::{
+    CaseResult, Outcome, skip,
+    statetest::{diff_state, parse_pre},
+};
+use crate::{
+    block::{Block, Ommer},
+    chain::{ChainSpec, Fork},
+    error::LoadError,
+    execute_block,
+    sources::{
+        json::{self, read_json},
+        tx::from_envelope,
+    },
+    state::{BlockHashes, InMemoryState},
+    strategy::Strategy,
+};
+use alloy_consensus::TxEnvelope;
+use alloy_primitives::{B256, map::HashMap};
+use alloy_rlp::Decodable;
+use serde_json::Value;
+use std::path::Path;
+
+/// Runs every test of one blockchain test file.
+pub fn run_file(
+    path: &Path,
+    strategy: &dyn Strategy,
+    threads: usize,
+) -> Result<Vec<CaseResult>, LoadError> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let root = read_json(path)?;
+    let tests = root
+        .as_object()
+        .ok_or_else(|| LoadError::invalid(path, "expected an object of tests"))?;
+    let mut results = Vec::new();
+    for (name, test) in tests {
+        let label = format!("{file_name}::{name}");
+        if let Some(why) = skip::file_skip_reason(path) {
+            results.push(CaseResult {
+                name: label,
+                outcome: Outcome::Skipped(why.into()),
+            });
+            continue;
+        }
+        let network = json::field(test, "network", "test")
+            .and_then(|n| {
+                n.as_str()
+                    .ok_or_else(|| "`network` is not a string".to_string())
+            })
+            .map_err(|m| LoadError::invalid(path, format!("test {name}: {m}")))?;
+        let Some(fork) = Fork::from_test_name(network) else {
+            match skip::fork_skip_reason(network) {
+                Some(why) => {
+                    results.push(CaseResult {
+                        name: label,
+                        outcome: Outcome::Skipped(why.into()),
+                    });
+                    continue;
+                }
+                None => {
+                    return Err(LoadError::invalid(
+                        path,
+                        format!("test {name}: unknown network {network:?}"),
+                    ));
+                }
+            }
+        };
+        let outcome = run_test(test, fork, strategy, threads)
+            .map_err(|m| LoadError::invalid(path, format!("test {name}: {m}")))?;
+        results.push(CaseResult {
+            name: label,
+            outcome,
+        });
+    }
+    Ok(results)
+}
+
+struct Node {
+    number: u64,
+    parent: B256,
+    state: InMemoryState,
+}
+
+fn run_test(
+    test: &Value,
+    fork: Fork,
+    strategy: &dyn Strategy,
+    threads: usize,
+) -> Result<Outcome, String> {
+    let chain = ChainSpec::single_fork(1, fork);
+    let mut genesis_state = parse_pre(json::field(test, "pre", "test")?)?;
+    genesis_state.set_block_hash_mode(BlockHashes::Table);
+    let genesis = json::field(test, "genesisBlockHeader", "test")?;
+    let genesis_hash = json::b256(
+        json::field(genesis, "hash", "genesisBlockHeader")?,
+        "genesis hash",
+    )?;
+    let genesis_root = json::b256(
+        json::field(genesis, "stateRoot", "genesisBlockHeader")?,
+        "genesis stateRoot",
+    )?;
+    if genesis_state.state_root() != genesis_root {
+        return Ok(Outcome::Failed(format!(
+            "genesis: pre-state root {} differs from the genesis header's {genesis_root}",
+            genesis_state.state_root()
+        )));
+    }
+    let mut nodes: HashMap<B256, Node> = HashMap::default();
+    nodes.insert(
+        genesis_hash,
+        Node {
+            number: 0,
+            parent: B256::ZERO,
+            state: genesis_state,
+        },
+    );
+
+    let blocks = json::field(test, "blocks", "test")?
+        .as_array()
+        .ok_or("`blocks` is not an array")?;
+    for (i, b) in blocks.iter().enumerate() {
+        let rlp = json::bytes(
+            json::field(b, "rlp", &format!("blocks[{i}]"))?,
+            &format!("blocks[{i}].rlp"),
+        )?;
+        let expects_failure = b.get("expectException").is_some();
+        let decoded = match alloy_consensus::Block::<TxEnvelope>::decode(&mut rlp.as_ref()) {
+            Ok(d) => d,
+            Err(e) if expects_failure => {
+                let _ = e;
+                continue;
+            }
+            Err(e) => return Err(format!("blocks[{i}]: cannot decode the block RLP: {e}")),
+        };
+        let header = decoded.header;
+        let hash = header.hash_slow();
+        let Some(parent) = nodes.get(&header.parent_hash) else {
+            return Ok(Outcome::Failed(format!(
+                "block {i} ({hash}): unknown parent {}",
+                header.parent_hash
+            )));
+        };
+        let mut state = parent.state.clone();
+        // BLOCKHASH sees this branch's ancestors (up to 256).
+        let mut cursor = header.parent_hash;
+        while let Some(node) = nodes.get(&cursor) {
+            state.insert_block_hash(node.number, cursor);
+            if node.number == 0 || header.number.saturating_sub(node.number) >= 256 {
+                break;
+            }
+            cursor = node.parent;
+        }
+        let mut transactions = Vec::with_capacity(decoded.body.transactions.len());
+        for (t, tx) in decoded.body.transactions.iter().enumerate() {
+            transactions.push(
+                from_envelope(tx, None).map_err(|m| format!("block {i} transaction {t}: {m}"))?,
+            );
+        }
+        let (block_fork, blob_params) = Block::fork_of(&chain, &header);
+        let block = Block {
+            hash,
+            fork: block_fork,
+            chain_id: chain.chain_id,
+            blob_params,
+            transactions,
+            withdrawals: decoded
+                .body
+                .withdrawals
+                .map(|w| w.into_inner())
+                .unwrap_or_default(),
+            ommers: decoded
+                .body
+                .ommers
+                .iter()
+                .map(|o| Ommer {
+                    number: o.number,
+                    beneficiary: o.beneficiary,
+                })
+                .collect(),
+            unknown_ommers: 0,
+            system_operations: true,
+            header,
+        };
+        let out = match execute_block(&block, &state, strategy, threads) {
+            Ok(out) => out,
+            Err(_) if expects_failure => continue,
+            Err(e) => return Ok(Outcome::Failed(format!("block {i}: {e}"))),
+        };
+        let mut problems = out.check_header(&block).mismatches;
+        for changes in out.all_changes() {
+            state.apply(changes);
+        }
+        let root = state.state_root();
+        if root != block.header.state_root {
+            problems.push(format!(
+                "stateRoot: computed {root}, header {}",
+                block.header.state_root
+            ));
+        }
+        if expects_failure {
+            if problems.is_empty() {
+                return Ok(Outcome::Failed(format!(
+                    "block {i}: expected to be invalid, but it executed and matched"
+                )));
+            }
+            continue;
+        }
+        if !problems.is_empty() {
+            return Ok(Outcome::Failed(format!(
+                "block {i}: {}",
+                problems.join("; ")
+            )));
+        }
+        nodes.insert(
+            hash,
+            Node {
+                number: block.header.number,
+                parent: block.header.parent_hash,
+                state,
+            },
+        );
+    }
+
+    let last = json::b256(json::field(test, "lastblockhash", "test")?, "lastblockhash")?;
+    let Some(node) = nodes.get(&last) else {
+        return Ok(Outcome::Failed(format!(
+            "lastblockhash {last} was never executed"
+        )));
+    };
+    if let Some(post) = test.get("postState") {
+        let expected = parse_pre(post)?;
+        if expected.state_root() != node.state.state_root() {
+            return Ok(Outcome::Failed(format!(
+                "final state differs from postState: {}",
+                diff_state(&node.state, post)?
+            )));
+        }
+    } else if let Some(h) = test.get("postStateHash") {
+        let expected = json::b256(h, "postStateHash")?;
+        if expected != node.state.state_root() {
+            return Ok(Outcome::Failed(format!(
+                "final state root {} differs from postStateHash {expected}",
+                node.state.state_root()
+            )));
+        }
+    }
+    Ok(Outcome::Passed)
+}

@@ -166,3 +166,30 @@ fn missing_folder_and_unknown_strategy() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown strategy \"warp-speed\""));
 }
+
+#[test]
+fn statetest_reports_a_malformed_file_and_continues() {
+    let Some(f) = fixtures() else { return };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("statetest_mixed");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = f.join("ethereum-tests/GeneralStateTests/stExample/add11.json");
+    std::fs::copy(&good, dir.join("good.json")).unwrap();
+    std::fs::write(dir.join("broken.json"), "{\"t\": {\"env\": ").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_parevm"))
+        .arg("statetest")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("broken.json") && text.contains("malformed JSON"),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.ends_with("passed, 1 failed, 0 skipped") && !last.starts_with("0 passed"),
+        "{last}"
+    );
+}

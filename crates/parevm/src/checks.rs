@@ -54,12 +54,10 @@ pub fn check_block(
                     let check = out.check_header(block);
                     verdict.problems.extend(check.mismatches);
                     verdict.unchecked = check.unchecked;
-                    if let Some(reference) = &reference {
-                        if let Some(diff) = reference.first_difference(&out) {
-                            verdict
-                                .problems
-                                .push(format!("differs from sequential: {diff}"));
-                        }
+                    if let Some(diff) = reference.as_ref().and_then(|r| r.first_difference(&out)) {
+                        verdict
+                            .problems
+                            .push(format!("differs from sequential: {diff}"));
                     }
                     verdict.stats = Some(out.stats);
                 }

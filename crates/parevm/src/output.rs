@@ -181,13 +181,13 @@ impl BlockOutput {
                     .to_string(),
             ),
         }
-        if let (Some(expected), true) = (h.blob_gas_used, block.blob_params.is_some()) {
-            if expected != self.blob_gas_used {
-                check.mismatches.push(format!(
-                    "blobGasUsed: computed {}, header {expected}",
-                    self.blob_gas_used
-                ));
-            }
+        if let (Some(expected), true) = (h.blob_gas_used, block.blob_params.is_some())
+            && expected != self.blob_gas_used
+        {
+            check.mismatches.push(format!(
+                "blobGasUsed: computed {}, header {expected}",
+                self.blob_gas_used
+            ));
         }
         check
     }

@@ -34,7 +34,6 @@ pub fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
                     .collect()
             })
             .unwrap_or_default(),
-        ..Default::default()
     }
 }
 

@@ -20,7 +20,7 @@ pub fn storage_root<'a>(storage: impl IntoIterator<Item = (&'a U256, &'a U256)>)
         .filter(|(_, v)| !v.is_zero())
         .map(|(k, v)| (keccak256(k.to_be_bytes::<32>()), *v))
         .collect();
-    leaves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    leaves.sort_unstable_by_key(|l| l.0);
     let mut hb = HashBuilder::default();
     let mut buf = Vec::with_capacity(33);
     for (key, value) in leaves {
@@ -45,7 +45,7 @@ pub fn state_root<'a>(accounts: impl IntoIterator<Item = (Address, &'a PlainAcco
             (keccak256(address), account)
         })
         .collect();
-    leaves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    leaves.sort_unstable_by_key(|l| l.0);
     let mut hb = HashBuilder::default();
     let mut buf = Vec::with_capacity(128);
     for (key, account) in leaves {

@@ -6,3 +6,4 @@ pub mod fixtures;
 pub mod json;
 pub mod rpc;
 pub mod tx;
+pub mod workload;

@@ -4,7 +4,9 @@
 //! Conversion from revm's per-transaction `EvmState` follows the commit rules of revm's own
 //! databases plus EIP-161: only touched accounts are changes; a self-destructed account, and
 //! (from Spurious Dragon) a touched account left empty, is deleted; a created account starts
-//! from empty storage. Storage slots are included when the transaction changed them.
+//! from empty storage. Storage slots are included when the transaction changed them. A touched
+//! account whose info and storage are unchanged (a call target, a zero-value recipient) is not
+//! a change, so that it neither costs a commit nor looks like a write to parallel strategies.
 
 use alloy_primitives::{Address, B256, U256};
 use revm::{
@@ -62,9 +64,20 @@ pub fn from_evm_state(state: &EvmState, spec: SpecId) -> StateChanges {
         if !account.is_touched() {
             continue;
         }
-        if account.is_selfdestructed() || (state_clear && account.is_empty()) {
+        if account.is_selfdestructed() {
             out.insert(*address, AccountChange::deleted());
             continue;
+        }
+        if state_clear && account.is_empty() {
+            // EIP-161: a touched empty account is deleted; one that did not exist stays absent.
+            if !(account.is_loaded_as_not_existing() && !account.is_created()) {
+                out.insert(*address, AccountChange::deleted());
+            }
+            continue;
+        }
+        let changed_slots = account.storage.values().any(|slot| slot.is_changed());
+        if !account.is_created() && !account.is_changed() && !changed_slots {
+            continue; // touched (called, or paid zero) but left as it was
         }
         let info = &account.info;
         let code = if info.code_hash != KECCAK_EMPTY {

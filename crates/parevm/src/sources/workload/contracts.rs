@@ -1,0 +1,70 @@
+//! The workload contracts (sources in `contracts/`, compiled by `contracts/build.sh`), their
+//! call encodings and the storage slots the generator writes directly into the pre-state.
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_sol_types::{SolCall, sol};
+
+/// Runtime bytecode of `contracts/Token.sol`.
+pub const TOKEN_HEX: &str = include_str!("../../../../../contracts/build/Token.hex");
+/// Runtime bytecode of `contracts/Pair.sol`.
+pub const PAIR_HEX: &str = include_str!("../../../../../contracts/build/Pair.hex");
+/// Runtime bytecode of `contracts/Router.sol`.
+pub const ROUTER_HEX: &str = include_str!("../../../../../contracts/build/Router.hex");
+
+sol! {
+    /// The ERC-20 calls the workloads make.
+    interface IToken {
+        function transfer(address to, uint256 value) external returns (bool);
+    }
+    /// The router call of a swap.
+    interface IRouter {
+        function swapExactIn(address pair, address tokenIn, uint256 amountIn, uint256 amountOutMin, address to) external returns (uint256);
+    }
+}
+
+/// Decodes committed hex bytecode.
+pub fn code(hex: &str) -> Bytes {
+    alloy_primitives::hex::decode(hex.trim())
+        .expect("committed bytecode is valid hex")
+        .into()
+}
+
+fn word(a: Address) -> [u8; 32] {
+    B256::left_padding_from(a.as_slice()).0
+}
+
+/// Storage slot of `balanceOf[holder]` (mapping at slot 0).
+pub fn balance_slot(holder: Address) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(&word(holder));
+    U256::from_be_bytes(keccak256(buf).0)
+}
+
+/// Storage slot of `allowance[owner][spender]` (mapping at slot 1).
+pub fn allowance_slot(owner: Address, spender: Address) -> U256 {
+    let mut inner = [0u8; 64];
+    inner[..32].copy_from_slice(&word(owner));
+    inner[63] = 1;
+    let mut outer = [0u8; 64];
+    outer[..32].copy_from_slice(&word(spender));
+    outer[32..].copy_from_slice(&keccak256(inner).0);
+    U256::from_be_bytes(keccak256(outer).0)
+}
+
+/// Calldata of `transfer(to, value)`.
+pub fn transfer_call(to: Address, value: U256) -> Bytes {
+    IToken::transferCall { to, value }.abi_encode().into()
+}
+
+/// Calldata of `swapExactIn(pair, tokenIn, amountIn, 0, to)`.
+pub fn swap_call(pair: Address, token_in: Address, amount_in: U256, to: Address) -> Bytes {
+    IRouter::swapExactInCall {
+        pair,
+        tokenIn: token_in,
+        amountIn: amount_in,
+        amountOutMin: U256::ZERO,
+        to,
+    }
+    .abi_encode()
+    .into()
+}

@@ -2,6 +2,8 @@
 //!
 //! Only argument parsing, printing and exit codes live here; execution is in the library.
 
+mod bench;
+mod chart;
 mod conformance;
 mod replay;
 
@@ -30,6 +32,8 @@ enum Command {
     Statetest(conformance::SuiteArgs),
     /// Run blockchain tests (ethereum/tests BlockchainTests), checking every block's state root.
     Blocktest(conformance::SuiteArgs),
+    /// Benchmark every strategy on synthetic workloads or real blocks (table, JSON, SVG).
+    Bench(Box<bench::BenchArgs>),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Statetest(args) => conformance::run(conformance::Suite::State, args),
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
+        Command::Bench(args) => bench::run(*args),
         Command::Example { threads } => replay::example(threads),
     }
 }

@@ -21,6 +21,7 @@
 //! assert!(out.check_header(&block).passed());
 //! ```
 
+pub mod bench;
 pub mod block;
 pub mod chain;
 pub mod checks;

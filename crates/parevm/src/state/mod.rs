@@ -10,11 +10,13 @@
 //! strategies agree on a block exactly when they produce equal changes for every transaction.
 
 pub mod changes;
+mod latency;
 mod memory;
 mod overlay;
 pub mod root;
 
 pub use changes::{AccountChange, StateChanges};
+pub use latency::LatencyState;
 pub use memory::{BlockHashes, InMemoryState, PlainAccount};
 pub use overlay::Overlay;
 pub use revm::state::{AccountInfo, Bytecode};

@@ -1,0 +1,313 @@
+//! `parevm bench`: every strategy on synthetic workloads or real blocks, side by side, as a
+//! table, a JSON document and an SVG chart of speedups.
+
+use crate::replay::strategies;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parevm::{
+    ChainSpec,
+    bench::{Config, Measurement, aggregate_speedup, measure},
+    sources::{
+        rpc::BlockFolder,
+        workload::{self, WorkloadKind, WorkloadSpec},
+    },
+    state::{InMemoryState, LatencyState, StateView},
+};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
+
+/// Arguments of `parevm bench`.
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Workload: transfers, erc20, swaps, chain, mixed (repeatable). Default: a sweep.
+    #[arg(long = "workload")]
+    workloads: Vec<String>,
+    /// Strategy (repeatable). Default: every registered strategy.
+    #[arg(long = "strategy")]
+    strategies: Vec<String>,
+    /// Thread counts for the parallel strategies, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Gas target of generated blocks (e.g. 30M, 1G).
+    #[arg(long)]
+    gas: Option<String>,
+    /// Fraction of transactions touching hot accounts (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    hot: f64,
+    /// Accounts in generated pre-states.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: usize,
+    /// Timed rounds per configuration (after one warm-up).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Simulated storage latency per state read, microseconds.
+    #[arg(long, default_value_t = 0)]
+    db_latency_us: u64,
+    /// Measure real block folders (e.g. ../shared/fixtures/mainnet) instead of workloads.
+    #[arg(long)]
+    blocks: Option<PathBuf>,
+    /// Write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write an SVG chart of speedups.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// A fast sweep: 30M-gas blocks, 3 rounds.
+    #[arg(long)]
+    quick: bool,
+}
+
+fn parse_gas(s: &str) -> Result<u64, String> {
+    let (num, mul) = match s.chars().last() {
+        Some('G' | 'g') => (&s[..s.len() - 1], 1_000_000_000),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1_000_000),
+        Some('K' | 'k') => (&s[..s.len() - 1], 1_000),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .map(|n| n * mul)
+        .map_err(|_| format!("invalid gas target {s:?} (e.g. 30M, 1G)"))
+}
+
+struct Target {
+    name: String,
+    block: parevm::Block,
+    state: InMemoryState,
+}
+
+fn workload_specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>, String> {
+    let gas = args.gas.as_deref().map(parse_gas).transpose()?;
+    let spec = |kind, default_gas: u64, hot: f64| WorkloadSpec {
+        kind,
+        gas_target: gas.unwrap_or(if args.quick { 30_000_000 } else { default_gas }),
+        accounts: args.accounts,
+        hot_ratio: hot,
+        seed: 1,
+    };
+    if args.workloads.is_empty() {
+        // The default sweep: the gigagas shapes peers publish, the worst case, a mixed block
+        // and a hot-account variant.
+        return Ok(vec![
+            spec(WorkloadKind::Transfers, 1_000_000_000, args.hot),
+            spec(WorkloadKind::Erc20, 1_000_000_000, args.hot),
+            spec(WorkloadKind::Swaps, 1_000_000_000, args.hot),
+            spec(WorkloadKind::Chain, 30_000_000, 0.0),
+            spec(WorkloadKind::Mixed, 30_000_000, args.hot),
+            spec(WorkloadKind::Erc20, 30_000_000, 0.5),
+        ]);
+    }
+    args.workloads
+        .iter()
+        .map(|w| {
+            let kind = WorkloadKind::parse(w).ok_or_else(|| {
+                format!("unknown workload {w:?}; known: transfers, erc20, swaps, chain, mixed")
+            })?;
+            Ok(spec(kind, 30_000_000, args.hot))
+        })
+        .collect()
+}
+
+fn targets(args: &BenchArgs) -> Result<Vec<Target>, String> {
+    if let Some(dir) = &args.blocks {
+        let chain = ChainSpec::mainnet();
+        return BlockFolder::discover(dir)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|f| {
+                let (block, state) = f.load(&chain).map_err(|e| e.to_string())?;
+                Ok(Target {
+                    name: f.name(),
+                    block,
+                    state,
+                })
+            })
+            .collect();
+    }
+    Ok(workload_specs(args)?
+        .into_iter()
+        .map(|spec| {
+            let (block, state) = workload::generate(&spec);
+            Target {
+                name: spec.label(),
+                block,
+                state,
+            }
+        })
+        .collect())
+}
+
+pub(crate) fn run(args: BenchArgs) -> ExitCode {
+    let mut selected = Vec::new();
+    let names = if args.strategies.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        args.strategies.clone()
+    };
+    for n in &names {
+        match strategies(n) {
+            Ok(s) => selected.extend(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(crate::EXIT_INPUT);
+            }
+        }
+    }
+    let configs: Vec<Config> = selected
+        .iter()
+        .filter(|s| s.name() != "sequential")
+        .flat_map(|s| {
+            args.threads.iter().map(move |t| Config {
+                strategy: *s,
+                threads: *t,
+            })
+        })
+        .collect();
+    let iterations = args.iterations.unwrap_or(if args.quick { 3 } else { 5 });
+    let targets = match targets(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
+    let runs_per_target = (configs.len() + 1) * (iterations + 1);
+    let bar = ProgressBar::new((targets.len() * runs_per_target) as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} {msg}")
+                .expect("template"),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let latency = Duration::from_micros(args.db_latency_us);
+    let mut rows: Vec<Measurement> = Vec::new();
+    for t in &targets {
+        bar.set_message(t.name.clone());
+        let slow;
+        let state: &dyn StateView = if latency.is_zero() {
+            &t.state
+        } else {
+            slow = LatencyState::new(&t.state, latency);
+            &slow
+        };
+        match measure(&t.name, &t.block, state, &configs, iterations, &|| {
+            bar.inc(1)
+        }) {
+            Ok(m) => rows.extend(m),
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!("error: {}: {e}", t.name);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    print_table(&rows, iterations, args.db_latency_us);
+    let aggregates: Vec<serde_json::Value> = if args.blocks.is_some() {
+        configs
+            .iter()
+            .filter_map(|c| {
+                let s = aggregate_speedup(&rows, c.strategy.name(), c.threads)?;
+                let worst = rows
+                    .iter()
+                    .filter(|r| r.strategy == c.strategy.name() && r.threads == c.threads)
+                    .map(|r| r.speedup)
+                    .fold(f64::INFINITY, f64::min);
+                println!(
+                    "aggregate {} x{}: {:.2}x (sum of sequential medians / sum of medians); lowest block {:.2}x",
+                    c.strategy.name(),
+                    c.threads,
+                    s,
+                    worst
+                );
+                Some(serde_json::json!({"strategy": c.strategy.name(), "threads": c.threads, "speedup": s, "lowest_block_speedup": worst}))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "parevm_version": env!("CARGO_PKG_VERSION"),
+            "date": utc_now(),
+            "machine": {
+                "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "os": std::env::consts::OS,
+                "arch": std::env::consts::ARCH,
+            },
+            "iterations": iterations,
+            "db_latency_us": args.db_latency_us,
+            "results": rows,
+            "aggregates": aggregates,
+        });
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &args.svg {
+        if let Err(e) = crate::chart::speedup_chart(path, &rows) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_table(rows: &[Measurement], iterations: usize, latency_us: u64) {
+    println!(
+        "{:<22} {:<11} {:>3} {:>6} {:>7} {:>10} {:>13} {:>7} {:>8} {:>5}",
+        "workload",
+        "strategy",
+        "thr",
+        "txs",
+        "Mgas",
+        "median ms",
+        "min..max ms",
+        "Ggas/s",
+        "speedup",
+        "CPU%"
+    );
+    for r in rows {
+        println!(
+            "{:<22} {:<11} {:>3} {:>6} {:>7.1} {:>10.2} {:>13} {:>7.2} {:>7.2}x {:>5.0}",
+            r.target,
+            r.strategy,
+            r.threads,
+            r.txs,
+            r.gas as f64 / 1e6,
+            r.median_ms,
+            format!("{:.1}..{:.1}", r.min_ms, r.max_ms),
+            r.ggas_per_s,
+            r.speedup,
+            r.cpu_pct
+        );
+    }
+    println!(
+        "({iterations} interleaved rounds per configuration after a checked warm-up; db latency {latency_us} us)"
+    );
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

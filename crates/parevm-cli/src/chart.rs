@@ -1,0 +1,90 @@
+//! The SVG chart of `parevm bench`: speedup over sequential per workload, one bar per
+//! (strategy, threads), with the break-even line at 1.0.
+
+use parevm::bench::Measurement;
+use plotters::prelude::*;
+use std::path::Path;
+
+pub(crate) fn speedup_chart(path: &Path, rows: &[Measurement]) -> Result<(), String> {
+    let mut targets: Vec<&str> = Vec::new();
+    let mut series: Vec<(String, usize)> = Vec::new();
+    for r in rows {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
+        }
+        if !series
+            .iter()
+            .any(|(s, t)| *s == r.strategy && *t == r.threads)
+        {
+            series.push((r.strategy.clone(), r.threads));
+        }
+    }
+    if targets.is_empty() {
+        return Err("no parallel strategy was measured".into());
+    }
+    let max = rows.iter().map(|r| r.speedup).fold(1.0f64, f64::max) * 1.15;
+    let width = (160 + targets.len() * 110).max(640) as u32;
+    let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "parevm: speedup over sequential (same run, medians)",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(70)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..targets.len() as f64, 0f64..max)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(targets.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 {
+                targets.get(i).copied().unwrap_or("").to_string()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("speedup (x)")
+        .draw()
+        .map_err(e)?;
+    let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let bar = 0.8 / series.len() as f64;
+    for (k, (strategy, threads)) in series.iter().enumerate() {
+        let color = palette[k % palette.len()];
+        let bars = rows
+            .iter()
+            .filter(|r| r.strategy == *strategy && r.threads == *threads)
+            .filter_map(|r| {
+                let i = targets.iter().position(|t| *t == r.target)? as f64;
+                let x0 = i + 0.1 + k as f64 * bar;
+                Some(Rectangle::new(
+                    [(x0, 0.0), (x0 + bar * 0.9, r.speedup)],
+                    color.filled(),
+                ))
+            });
+        chart
+            .draw_series(bars)
+            .map_err(e)?
+            .label(format!("{strategy} x{threads}"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 1.0), (targets.len() as f64, 1.0)],
+            BLACK.stroke_width(1),
+        )))
+        .map_err(e)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}

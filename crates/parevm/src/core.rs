@@ -337,3 +337,77 @@ pub fn post_block(
     }
     Ok((all, requests))
 }
+
+/// revm's mainnet handler, except that the beneficiary's fee is *deferred* when the
+/// transaction never loaded the beneficiary account: the fee is returned instead of credited.
+///
+/// Why: every transaction pays the block's beneficiary, so crediting it inside each
+/// transaction makes every transaction read and write one account, serialising any parallel
+/// execution. A fee is a commutative balance increment: as long as the transaction itself did
+/// not observe the beneficiary, crediting it later, in block order, gives the same state. When
+/// the transaction did load the beneficiary (BALANCE, a call or transfer to it), the fee is
+/// credited exactly as revm does, so the transaction sees and writes the true balance.
+struct DeferredFeeHandler<DB> {
+    deferred: std::cell::Cell<Option<U256>>,
+    _db: std::marker::PhantomData<DB>,
+}
+
+impl<DB: revm::Database<Error = StateError>> revm::handler::Handler for DeferredFeeHandler<DB> {
+    type Evm = Evm<DB>;
+    type Error = EVMError<StateError, revm::context::result::InvalidTransaction>;
+    type HaltReason = revm::context::result::HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut revm::handler::FrameResult,
+    ) -> Result<(), Self::Error> {
+        use revm::context_interface::{Block as _, Cfg as _, JournalTr as _, Transaction as _};
+        let ctx = &mut evm.ctx;
+        let beneficiary = ctx.block.beneficiary();
+        if ctx.journaled_state.evm_state().contains_key(&beneficiary) {
+            return revm::handler::post_execution::reward_beneficiary(ctx, exec_result.gas())
+                .map_err(From::from);
+        }
+        if ctx.cfg.is_fee_charge_disabled() {
+            return Ok(());
+        }
+        // The same fee revm's `reward_beneficiary` credits.
+        let basefee = ctx.block.basefee() as u128;
+        let effective_gas_price = ctx.tx.effective_gas_price(basefee);
+        let coinbase_gas_price = if ctx.cfg.spec().is_enabled_in(SpecId::LONDON) {
+            effective_gas_price.saturating_sub(basefee)
+        } else {
+            effective_gas_price
+        };
+        let gas = exec_result.gas();
+        let used = gas.used().saturating_sub(gas.reservoir());
+        self.deferred
+            .set(Some(U256::from(coinbase_gas_price * used as u128)));
+        Ok(())
+    }
+}
+
+impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
+    /// Like [`TxExecutor::execute`], but defers the beneficiary's fee when the transaction does
+    /// not load the beneficiary (see [`DeferredFeeHandler`]): returns `Some(fee)` then, and the
+    /// output's changes do not include the beneficiary. With `None`, the fee was credited.
+    pub fn execute_deferring_fee(
+        &mut self,
+        index: usize,
+        tx: &Transaction,
+        cumulative_gas_before: u64,
+    ) -> Result<(TxOutput, Option<U256>), ExecError> {
+        use revm::{context::ContextSetters, handler::Handler};
+        self.evm.ctx.set_tx(tx.env.clone());
+        let mut handler = DeferredFeeHandler::<DB> {
+            deferred: Default::default(),
+            _db: Default::default(),
+        };
+        let result = handler.run(&mut self.evm);
+        let state = self.evm.finalize();
+        let result = result.map_err(|e| evm_error(e, index, tx))?;
+        let output = tx_output(tx, &result, &state, cumulative_gas_before, self.spec);
+        Ok((output, handler.deferred.get()))
+    }
+}

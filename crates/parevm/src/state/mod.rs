@@ -32,6 +32,10 @@ pub enum StateError {
     /// Code with this hash is referenced by an account but not stored.
     #[error("code with hash {0} is not available in the state")]
     MissingCode(B256),
+    /// A parallel strategy interrupted the read (the transaction must wait for another one).
+    /// Never escapes the strategy that raised it.
+    #[error("read interrupted: the transaction depends on one not yet executed")]
+    Interrupted,
     /// The backing store failed.
     #[error("state backend error: {0}")]
     Backend(String),

@@ -10,6 +10,7 @@
 //! to [`registry`]. The CLI (`--strategy`, `--strategy all`), the conformance runners and the
 //! differential tests then pick it up without other edits.
 
+pub mod block_stm;
 pub mod sequential;
 
 use crate::{
@@ -43,7 +44,7 @@ pub trait Strategy: Send + Sync {
 
 /// Every registered strategy, the reference (`sequential`) first.
 pub fn registry() -> Vec<&'static dyn Strategy> {
-    vec![&sequential::Sequential]
+    vec![&sequential::Sequential, &block_stm::BlockStm]
 }
 
 /// Looks a strategy up by name.

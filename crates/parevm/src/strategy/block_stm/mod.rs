@@ -1,0 +1,294 @@
+//! Block-STM: optimistic parallel execution with multi-version memory (Aptos Block-STM; Sei v2's
+//! OCC is the same idea without the collaborative scheduler).
+//!
+//! Workers execute transactions speculatively against [`MvMemory`], recording every value they
+//! read; a transaction is *validated* by re-reading those locations and comparing values, and
+//! re-executed (a new *incarnation*) when one changed. The preset block order decides every
+//! conflict: a transaction only ever reads what lower transactions wrote, so once every
+//! transaction's last incarnation validates, each one has read exactly what sequential
+//! execution would have given it, and produced the same result.
+//!
+//! Why values, not versions, are compared: a read is valid when it returns what it returned
+//! before; comparing values also accepts re-executions that rewrote the same value, and lets
+//! balance deltas (below) be compared after accumulation.
+//!
+//! Commutative updates: the beneficiary's fee is deferred by the execution core
+//! ([`crate::core::TxExecutor::execute_deferring_fee`]) and recorded as a balance *delta* at the
+//! beneficiary; deltas accumulate on read instead of ordering transactions, so fees do not make
+//! every transaction depend on the previous one. A transaction that reads the beneficiary
+//! (BALANCE, a transfer to it) sees the sum of all fees below it, and pays its own fee inside
+//! the EVM as sequential execution does. After the run, fees are folded into each
+//! transaction's state changes in block order, so the output equals sequential's exactly.
+//!
+//! Nothing falls back to sequential execution: SELFDESTRUCT (a wipe location), contract
+//! creation (new code is shared by hash, storage starts at the wipe), EIP-7702 delegations
+//! (ordinary account writes) and same-sender nonce chains (ordinary conflicts) all run in
+//! parallel; `fallbacks` stays zero.
+
+mod mv_memory;
+mod scheduler;
+mod view;
+
+use super::Strategy;
+use crate::{
+    block::Block,
+    core::{TxExecutor, check_block_limits},
+    error::{ExecError, panic_message},
+    output::{ExecStats, TxOutput},
+    state::{AccountChange, Overlay, StateView},
+};
+use alloy_primitives::U256;
+use mv_memory::{AccountValue, Location, MvMemory, Value, Write, apply_delta};
+use parking_lot::Mutex;
+use revm::primitives::hardfork::SpecId;
+use scheduler::{Incarnation, Scheduler, Task, TxIdx};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use view::{NewCode, TxView};
+
+/// Block-STM with deferred beneficiary fees.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockStm;
+
+/// The latest result of a transaction with the reads it was computed from.
+struct TxResult {
+    result: Result<(TxOutput, Option<U256>), ExecError>,
+    reads: Vec<(Location, Value)>,
+}
+
+#[derive(Default)]
+struct Counters {
+    executions: AtomicU64,
+    validations: AtomicU64,
+    aborts: AtomicU64,
+    suspensions: AtomicU64,
+}
+
+struct Shared<'a> {
+    block: &'a Block,
+    base: &'a dyn StateView,
+    mv: MvMemory,
+    new_code: NewCode,
+    scheduler: Scheduler,
+    results: Vec<Mutex<Option<TxResult>>>,
+    counters: Counters,
+    panic: Mutex<Option<String>>,
+}
+
+impl Strategy for BlockStm {
+    fn name(&self) -> &'static str {
+        "block-stm"
+    }
+
+    fn description(&self) -> &'static str {
+        "optimistic parallel execution with multi-version memory, validation and re-execution (Aptos Block-STM)"
+    }
+
+    fn execute_transactions(
+        &self,
+        block: &Block,
+        state: &mut Overlay<'_>,
+        threads: usize,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError> {
+        let n = block.transactions.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let state_clear = block.fork.spec_id().is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let shared = Shared {
+            block,
+            base: &*state,
+            mv: MvMemory::new(n, state_clear),
+            new_code: Default::default(),
+            scheduler: Scheduler::new(n),
+            results: (0..n).map(|_| Mutex::new(None)).collect(),
+            counters: Counters::default(),
+            panic: Mutex::new(None),
+        };
+        let threads = threads.clamp(1, n);
+        if threads == 1 {
+            worker(&shared);
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| worker(&shared));
+                }
+            });
+        }
+        if let Some(message) = shared.panic.lock().take() {
+            return Err(ExecError::Panic {
+                strategy: self.name().into(),
+                message,
+            });
+        }
+        let c = &shared.counters;
+        stats.executions = c.executions.load(Relaxed);
+        stats.re_executions = stats.executions.saturating_sub(n as u64);
+        stats.validations = c.validations.load(Relaxed);
+        stats.aborts = c.aborts.load(Relaxed);
+        stats.suspensions = c.suspensions.load(Relaxed);
+        let results: Vec<Option<TxResult>> =
+            shared.results.into_iter().map(Mutex::into_inner).collect();
+        let outputs = finalize(block, &*state, results, state_clear)?;
+        for out in &outputs {
+            state.apply(&out.changes);
+        }
+        Ok(outputs)
+    }
+}
+
+/// One worker: takes tasks until the block is done. A panic halts every worker and is
+/// reported instead of leaving the others waiting for a task that never finishes.
+fn worker(shared: &Shared<'_>) {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let view = TxView {
+            mv: &shared.mv,
+            base: shared.base,
+            new_code: &shared.new_code,
+            txn: 0,
+            reads: Vec::new(),
+            blocked: None,
+        };
+        let mut exec = TxExecutor::new(shared.block, view);
+        let mut task: Option<Task> = None;
+        while !shared.scheduler.done() {
+            task = match task {
+                Some(Task::Execute(i, k)) => execute(shared, &mut exec, i, k),
+                Some(Task::Validate(i, k)) => validate(shared, i, k),
+                None => {
+                    let next = shared.scheduler.next_task();
+                    if next.is_none() {
+                        std::hint::spin_loop();
+                    }
+                    next
+                }
+            };
+        }
+    }));
+    if let Err(payload) = run {
+        shared
+            .panic
+            .lock()
+            .get_or_insert_with(|| panic_message(payload.as_ref()));
+        shared.scheduler.halt();
+    }
+}
+
+fn execute(
+    shared: &Shared<'_>,
+    exec: &mut TxExecutor<TxView<'_>>,
+    i: TxIdx,
+    k: Incarnation,
+) -> Option<Task> {
+    let tx = &shared.block.transactions[i];
+    let beneficiary = shared.block.header.beneficiary;
+    loop {
+        exec.db_mut().reset(i);
+        shared.counters.executions.fetch_add(1, Relaxed);
+        let result = exec.execute_deferring_fee(i, tx, 0);
+        let view = exec.db_mut();
+        if let Some(blocking) = view.blocked.take() {
+            shared.counters.suspensions.fetch_add(1, Relaxed);
+            if shared.scheduler.add_dependency(i, blocking) {
+                return None;
+            }
+            continue; // the blocking transaction finished meanwhile: run again now
+        }
+        let reads = std::mem::take(&mut view.reads);
+        let mut writes = Vec::new();
+        if let Ok((out, fee)) = &result {
+            for (address, change) in &out.changes {
+                writes.push((Location::Account(*address), Write::Account(change.info)));
+                if change.storage_cleared {
+                    writes.push((Location::StorageWipe(*address), Write::Wipe));
+                }
+                for (slot, value) in &change.storage {
+                    writes.push((Location::Storage(*address, *slot), Write::Storage(*value)));
+                }
+                if let (Some(code), Some((_, _, hash))) = (&change.code, change.info) {
+                    if !shared.new_code.read().contains_key(&hash) {
+                        shared.new_code.write().insert(hash, code.clone());
+                    }
+                }
+            }
+            if let Some(fee) = fee {
+                writes.push((Location::Account(beneficiary), Write::Delta(*fee)));
+            }
+        }
+        let wrote_new = shared.mv.record(i, writes);
+        *shared.results[i].lock() = Some(TxResult { result, reads });
+        return shared.scheduler.finish_execution(i, k, wrote_new);
+    }
+}
+
+fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
+    shared.counters.validations.fetch_add(1, Relaxed);
+    let valid = match &*shared.results[i].lock() {
+        None => false,
+        Some(r) => r.reads.iter().all(|(loc, seen)| {
+            matches!(shared.mv.reread(loc, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if v == *seen)
+        }),
+    };
+    let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
+    if aborted {
+        shared.counters.aborts.fetch_add(1, Relaxed);
+        shared.mv.convert_writes_to_estimates(i);
+    }
+    shared.scheduler.finish_validation(i, aborted)
+}
+
+/// Turns the validated results into the block's outputs, in order: enforces the block limits,
+/// fixes cumulative gas, and folds each deferred fee into its transaction's changes exactly as
+/// revm would have credited it (EIP-161 touch rules included). Returns the first error in
+/// block order, as sequential execution would.
+fn finalize(
+    block: &Block,
+    base: &dyn StateView,
+    results: Vec<Option<TxResult>>,
+    state_clear: bool,
+) -> Result<Vec<TxOutput>, ExecError> {
+    let beneficiary = block.header.beneficiary;
+    let mut coinbase: AccountValue = base
+        .account(beneficiary)?
+        .map(|a| (a.balance, a.nonce, a.code_hash));
+    let mut outputs = Vec::with_capacity(results.len());
+    let (mut gas, mut blob_gas) = (0u64, 0u64);
+    for (i, r) in results.into_iter().enumerate() {
+        check_block_limits(block, i, gas, blob_gas)?;
+        let r =
+            r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
+        let (mut out, fee) = r.result?;
+        if let Some(change) = out.changes.get(&beneficiary) {
+            coinbase = change.info;
+        }
+        if let Some(fee) = fee {
+            if let Some(change) = credit(coinbase, fee, state_clear) {
+                coinbase = change.info;
+                out.changes.insert(beneficiary, change);
+            }
+        }
+        gas += out.gas_used;
+        blob_gas += out.blob_gas_used;
+        out.receipt.cumulative_gas_used = gas;
+        outputs.push(out);
+    }
+    Ok(outputs)
+}
+
+/// The change revm makes when it credits `amount` to an account that was `before` and was not
+/// otherwise touched by the transaction.
+fn credit(before: AccountValue, amount: U256, state_clear: bool) -> Option<AccountChange> {
+    let after = apply_delta(before, amount, state_clear);
+    match (before, after) {
+        (Some(_), None) => Some(AccountChange::deleted()),
+        (None, None) => None,
+        (Some(b), Some(a)) if a == b => None,
+        // A credit to a missing account creates it; a zero one (pre-EIP-161) materialises it
+        // as a created empty account.
+        (b, Some(a)) => Some(AccountChange {
+            info: Some(a),
+            storage_cleared: b.is_none() && amount.is_zero(),
+            ..Default::default()
+        }),
+    }
+}

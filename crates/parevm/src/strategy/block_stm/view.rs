@@ -1,0 +1,84 @@
+//! The database one worker's EVM reads through while executing transaction `i`: every read
+//! resolves in the multi-version memory (falling back to the pre-block state) and is recorded,
+//! with the value seen, for validation. A read blocked by an ESTIMATE interrupts execution.
+
+use super::{
+    mv_memory::{Location, MvMemory, ReadResult, Value},
+    scheduler::TxIdx,
+};
+use crate::state::{AccountInfo, Bytecode, StateError, StateView};
+use alloy_primitives::{Address, B256, U256, map::HashMap};
+use parking_lot::RwLock;
+use revm::primitives::KECCAK_EMPTY;
+
+/// Code deployed by transactions of this block, by hash (append-only: a hash names one code).
+pub(crate) type NewCode = RwLock<HashMap<B256, Bytecode>>;
+
+pub(crate) struct TxView<'a> {
+    pub(crate) mv: &'a MvMemory,
+    pub(crate) base: &'a dyn StateView,
+    pub(crate) new_code: &'a NewCode,
+    pub(crate) txn: TxIdx,
+    pub(crate) reads: Vec<(Location, Value)>,
+    pub(crate) blocked: Option<TxIdx>,
+}
+
+impl TxView<'_> {
+    /// Prepares the view for executing transaction `txn`.
+    pub(crate) fn reset(&mut self, txn: TxIdx) {
+        self.txn = txn;
+        self.reads.clear();
+        self.blocked = None;
+    }
+
+    fn resolve(&mut self, loc: Location, r: ReadResult) -> Result<Value, StateError> {
+        match r {
+            ReadResult::Value(v) => {
+                self.reads.push((loc, v.clone()));
+                Ok(v)
+            }
+            ReadResult::Blocked(j) => {
+                self.blocked = Some(j);
+                Err(StateError::Interrupted)
+            }
+        }
+    }
+}
+
+impl revm::Database for TxView<'_> {
+    type Error = StateError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        let r = self.mv.read_account(address, self.txn, self.base)?;
+        let Value::Account(v) = self.resolve(Location::Account(address), r)? else {
+            unreachable!("account reads return accounts")
+        };
+        Ok(v.map(|(balance, nonce, code_hash)| AccountInfo {
+            balance,
+            nonce,
+            code_hash,
+            // Code is fetched by hash when the EVM needs it.
+            code: (code_hash == KECCAK_EMPTY).then(Bytecode::default),
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
+        if let Some(code) = self.new_code.read().get(&code_hash) {
+            return Ok(code.clone());
+        }
+        self.base.code_by_hash(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
+        let r = self.mv.read_storage(address, index, self.txn, self.base)?;
+        let Value::Storage(v) = self.resolve(Location::Storage(address, index), r)? else {
+            unreachable!("storage reads return slots")
+        };
+        Ok(v)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
+        self.base.block_hash(number)
+    }
+}

@@ -70,6 +70,8 @@ struct Shared<'a> {
     new_code: NewCode,
     scheduler: Scheduler,
     results: Vec<Mutex<Option<TxResult>>>,
+    /// For each transaction, the previous transaction of the same sender, if any.
+    same_sender: Vec<Option<TxIdx>>,
     counters: Counters,
     panic: Mutex<Option<String>>,
 }
@@ -102,19 +104,18 @@ impl Strategy for BlockStm {
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
+            same_sender: previous_same_sender(block),
             counters: Counters::default(),
             panic: Mutex::new(None),
         };
         let threads = threads.clamp(1, n);
-        if threads == 1 {
+        // The calling thread is one of the workers.
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|| worker(&shared));
+            }
             worker(&shared);
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| worker(&shared));
-                }
-            });
-        }
+        });
         if let Some(message) = shared.panic.lock().take() {
             return Err(ExecError::Panic {
                 strategy: self.name().into(),
@@ -182,6 +183,14 @@ fn execute(
 ) -> Option<Task> {
     let tx = &shared.block.transactions[i];
     let beneficiary = shared.block.header.beneficiary;
+    // A known dependency: the sender's previous transaction sets the nonce this one needs.
+    // Executing before it has executed would only produce a nonce error to throw away.
+    if let Some(j) = shared.same_sender[i] {
+        if !shared.scheduler.is_executed(j) && shared.scheduler.add_dependency(i, j) {
+            shared.counters.suspensions.fetch_add(1, Relaxed);
+            return None;
+        }
+    }
     loop {
         exec.db_mut().reset(i);
         shared.counters.executions.fetch_add(1, Relaxed);
@@ -235,6 +244,17 @@ fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
         shared.mv.convert_writes_to_estimates(i);
     }
     shared.scheduler.finish_validation(i, aborted)
+}
+
+/// The previous transaction of the same sender, for every transaction.
+fn previous_same_sender(block: &Block) -> Vec<Option<TxIdx>> {
+    let mut last: alloy_primitives::map::AddressHashMap<TxIdx> = Default::default();
+    block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| last.insert(tx.env.caller, i))
+        .collect()
 }
 
 /// Turns the validated results into the block's outputs, in order: enforces the block limits,

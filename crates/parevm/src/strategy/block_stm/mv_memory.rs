@@ -20,13 +20,11 @@ use crate::state::{StateError, StateView};
 use alloy_primitives::{Address, B256, U256, map::HashMap};
 use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
-use std::{
-    collections::BTreeMap,
-    hash::{BuildHasher, Hash},
-};
+use std::hash::BuildHasher;
 
-/// An exact state location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An exact state location. Equality is exact; the hash (below) only spreads locations over
+/// buckets and shards, so a collision costs a comparison, never a wrong answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Location {
     /// Balance, nonce and code hash of an account (and whether it exists).
     Account(Address),
@@ -34,6 +32,34 @@ pub(crate) enum Location {
     Storage(Address, U256),
     /// The account's storage was wiped (created or destroyed) by the writer.
     StorageWipe(Address),
+}
+
+fn fold_address(a: &Address) -> u64 {
+    let b = a.as_slice();
+    let head = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
+    let mid = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
+    let tail = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")) as u64;
+    head ^ mid.rotate_left(21) ^ tail.rotate_left(42)
+}
+
+impl std::hash::Hash for Location {
+    /// One word per location: hashing 53 bytes per read was a measurable share of the
+    /// strategy's overhead.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = match self {
+            Location::Account(a) => fold_address(a),
+            Location::Storage(a, k) => {
+                let l = k.as_limbs();
+                fold_address(a).rotate_left(7)
+                    ^ l[0]
+                    ^ l[1].rotate_left(13)
+                    ^ l[2].rotate_left(29)
+                    ^ l[3].rotate_left(47)
+            }
+            Location::StorageWipe(a) => !fold_address(a),
+        };
+        state.write_u64(word);
+    }
 }
 
 /// Balance, nonce, code hash; `None` for a missing account.
@@ -75,18 +101,51 @@ pub(crate) enum ReadResult {
     Blocked(TxIdx),
 }
 
-const SHARDS: usize = 64;
+const SHARDS: usize = 256;
 
-type Versions = BTreeMap<TxIdx, Entry>;
+/// Everything known about one location: the pre-block value once read (so validation and
+/// later readers never go back to a possibly slow store), and the writes by transaction index,
+/// sorted (transactions mostly finish in order, so inserts are mostly appends).
+#[derive(Default)]
+struct Slot {
+    base: Option<Value>,
+    versions: Vec<(TxIdx, Entry)>,
+}
+
+impl Slot {
+    /// Entries below `i`, highest first.
+    fn below(&self, i: TxIdx) -> impl Iterator<Item = &(TxIdx, Entry)> {
+        let end = self.versions.partition_point(|(j, _)| *j < i);
+        self.versions[..end].iter().rev()
+    }
+
+    fn insert(&mut self, i: TxIdx, e: Entry) {
+        match self.versions.binary_search_by_key(&i, |(j, _)| *j) {
+            Ok(pos) => self.versions[pos].1 = e,
+            Err(pos) => self.versions.insert(pos, (i, e)),
+        }
+    }
+
+    fn remove(&mut self, i: TxIdx) {
+        if let Ok(pos) = self.versions.binary_search_by_key(&i, |(j, _)| *j) {
+            self.versions.remove(pos);
+        }
+    }
+}
 
 /// The multi-version memory of one block.
 pub(crate) struct MvMemory {
-    shards: Vec<Mutex<HashMap<Location, Versions>>>,
+    shards: Vec<Mutex<HashMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
     /// Locations each transaction's latest incarnation wrote.
     last_written: Vec<Mutex<Vec<Location>>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
+    /// Set (before the entry is recorded) once any transaction wipes an account's storage.
+    /// While unset, storage reads skip the wipe lookup. This is safe: a wipe recorded later is
+    /// a write to a new location, after which every higher transaction is re-validated, and
+    /// validation re-reads with the wipe taken into account.
+    any_wipe: std::sync::atomic::AtomicBool,
 }
 
 /// Applies a balance delta (a touch when zero) to an account value, with EIP-161 semantics.
@@ -102,6 +161,13 @@ pub(crate) fn apply_delta(value: AccountValue, delta: U256, state_clear: bool) -
     }
 }
 
+/// What the versions below a reader say about an account.
+enum AccountFound {
+    Blocked(TxIdx),
+    /// A full value (or the cached base, or nothing known), plus the deltas above it.
+    Value(Option<AccountValue>, Vec<U256>),
+}
+
 impl MvMemory {
     pub(crate) fn new(n: usize, state_clear: bool) -> Self {
         MvMemory {
@@ -111,56 +177,61 @@ impl MvMemory {
             hasher: Default::default(),
             last_written: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             state_clear,
+            any_wipe: Default::default(),
         }
     }
 
-    fn shard(&self, loc: &Location) -> &Mutex<HashMap<Location, Versions>> {
-        let mut h = self.hasher.build_hasher();
-        loc.hash(&mut h);
-        &self.shards[(std::hash::Hasher::finish(&h) as usize) % SHARDS]
+    fn shard(&self, loc: &Location) -> &Mutex<HashMap<Location, Slot>> {
+        &self.shards[(self.hasher.hash_one(loc) as usize) % SHARDS]
     }
 
-    /// Records the writes of incarnation `k` of `i`, replacing its previous incarnation's.
+    /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
     /// Returns true if it wrote a location the previous incarnation did not.
     pub(crate) fn record(&self, i: TxIdx, writes: Vec<(Location, Write)>) -> bool {
         let mut last = self.last_written[i].lock();
-        let new_locations: Vec<Location> = writes.iter().map(|(l, _)| *l).collect();
         for old in last.iter() {
-            if !new_locations.contains(old) {
-                if let Some(v) = self.shard(old).lock().get_mut(old) {
-                    v.remove(&i);
+            if !writes.iter().any(|(l, _)| l == old) {
+                if let Some(slot) = self.shard(old).lock().get_mut(old) {
+                    slot.remove(i);
                 }
             }
         }
-        let wrote_new = new_locations.iter().any(|l| !last.contains(l));
+        let wrote_new = writes.iter().any(|(l, _)| !last.contains(l));
+        if writes
+            .iter()
+            .any(|(l, _)| matches!(l, Location::StorageWipe(_)))
+        {
+            self.any_wipe
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        last.clear();
         for (loc, w) in writes {
             self.shard(&loc)
                 .lock()
                 .entry(loc)
                 .or_default()
                 .insert(i, Entry::Written(w));
+            last.push(loc);
         }
-        *last = new_locations;
         wrote_new
     }
 
     /// Marks every location `i` wrote as ESTIMATE (its incarnation was aborted).
     pub(crate) fn convert_writes_to_estimates(&self, i: TxIdx) {
         for loc in self.last_written[i].lock().iter() {
-            if let Some(v) = self.shard(loc).lock().get_mut(loc) {
-                v.insert(i, Entry::Estimate);
+            if let Some(slot) = self.shard(loc).lock().get_mut(loc) {
+                slot.insert(i, Entry::Estimate);
             }
         }
     }
 
-    /// The latest entry below `i` at `loc`, walking past deltas when `walk_deltas`.
-    fn latest_below(&self, loc: &Location, i: TxIdx) -> Option<(TxIdx, Entry)> {
-        let shard = self.shard(loc).lock();
-        let versions = shard.get(loc)?;
-        versions
-            .range(..i)
-            .next_back()
-            .map(|(j, e)| (*j, e.clone()))
+    /// Caches the pre-block value of `loc` (first reader wins; all read the same value).
+    fn cache_base(&self, loc: Location, v: Value) {
+        let mut shard = self.shard(&loc).lock();
+        let slot = shard.entry(loc).or_default();
+        if slot.base.is_none() {
+            slot.base = Some(v);
+        }
     }
 
     /// Reads an account as transaction `i` sees it.
@@ -171,35 +242,72 @@ impl MvMemory {
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
-        let mut deltas: Vec<U256> = Vec::new();
         let found = {
             let shard = self.shard(&loc).lock();
-            let mut found = None;
-            if let Some(versions) = shard.get(&loc) {
-                for (j, e) in versions.range(..i).rev() {
-                    match e {
-                        Entry::Estimate => return Ok(ReadResult::Blocked(*j)),
-                        Entry::Written(Write::Delta(d)) => deltas.push(*d),
-                        Entry::Written(Write::Account(v)) => {
-                            found = Some(*v);
-                            break;
+            match shard.get(&loc) {
+                None => AccountFound::Value(None, Vec::new()),
+                Some(slot) => {
+                    let mut deltas = Vec::new();
+                    let mut found = AccountFound::Value(None, Vec::new());
+                    let mut full = None;
+                    let mut blocked = None;
+                    for (j, e) in slot.below(i) {
+                        match e {
+                            Entry::Estimate => {
+                                blocked = Some(*j);
+                                break;
+                            }
+                            Entry::Written(Write::Delta(d)) => deltas.push(*d),
+                            Entry::Written(Write::Account(v)) => {
+                                full = Some(*v);
+                                break;
+                            }
+                            Entry::Written(_) => {
+                                unreachable!("account locations hold account writes")
+                            }
                         }
-                        Entry::Written(_) => unreachable!("account locations hold account writes"),
                     }
+                    if let Some(j) = blocked {
+                        found = AccountFound::Blocked(j);
+                    } else {
+                        let cached = match &slot.base {
+                            Some(Value::Account(v)) => Some(*v),
+                            _ => None,
+                        };
+                        if let AccountFound::Value(v, d) = &mut found {
+                            *v = full.or(cached);
+                            *d = deltas;
+                        }
+                    }
+                    found
                 }
             }
-            found
         };
-        let mut value = match found {
-            Some(v) => v,
-            None => base
-                .account(address)?
-                .map(|a| (a.balance, a.nonce, a.code_hash)),
+        let (value, deltas) = match found {
+            AccountFound::Blocked(j) => return Ok(ReadResult::Blocked(j)),
+            AccountFound::Value(Some(v), d) => (v, d),
+            AccountFound::Value(None, d) => {
+                let v = base
+                    .account(address)?
+                    .map(|a| (a.balance, a.nonce, a.code_hash));
+                self.cache_base(loc, Value::Account(v));
+                (v, d)
+            }
         };
-        for d in deltas.into_iter().rev() {
-            value = apply_delta(value, d, self.state_clear);
-        }
+        let value = deltas
+            .into_iter()
+            .rev()
+            .fold(value, |v, d| apply_delta(v, d, self.state_clear));
         Ok(ReadResult::Value(Value::Account(value)))
+    }
+
+    /// The latest entry below `i` at `loc`, and the cached base value.
+    fn latest_below(&self, loc: &Location, i: TxIdx) -> (Option<(TxIdx, Entry)>, Option<Value>) {
+        let shard = self.shard(loc).lock();
+        match shard.get(loc) {
+            None => (None, None),
+            Some(slot) => (slot.below(i).next().cloned(), slot.base.clone()),
+        }
     }
 
     /// Reads a storage slot as transaction `i` sees it.
@@ -210,8 +318,13 @@ impl MvMemory {
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
-        let slot = self.latest_below(&Location::Storage(address, index), i);
-        let wipe = self.latest_below(&Location::StorageWipe(address), i);
+        let loc = Location::Storage(address, index);
+        let (slot, cached) = self.latest_below(&loc, i);
+        let wipe = if self.any_wipe.load(std::sync::atomic::Ordering::SeqCst) {
+            self.latest_below(&Location::StorageWipe(address), i).0
+        } else {
+            None
+        };
         for (j, e) in [&slot, &wipe].into_iter().flatten() {
             if matches!(e, Entry::Estimate) {
                 return Ok(ReadResult::Blocked(*j));
@@ -221,7 +334,14 @@ impl MvMemory {
             (Some((js, Entry::Written(Write::Storage(v)))), Some((jw, _))) if js >= jw => v,
             (Some((_, Entry::Written(Write::Storage(v)))), None) => v,
             (_, Some(_)) => U256::ZERO,
-            (_, None) => base.storage(address, index)?,
+            (_, None) => match cached {
+                Some(Value::Storage(v)) => v,
+                _ => {
+                    let v = base.storage(address, index)?;
+                    self.cache_base(loc, Value::Storage(v));
+                    v
+                }
+            },
         };
         Ok(ReadResult::Value(Value::Storage(value)))
     }

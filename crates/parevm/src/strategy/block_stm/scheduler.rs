@@ -181,6 +181,11 @@ impl Scheduler {
         }
     }
 
+    /// True if incarnation `k`'s result of `i` is in: `i` is executed (or being validated).
+    pub(crate) fn is_executed(&self, i: TxIdx) -> bool {
+        matches!(self.status[i].lock().status, Status::Executed)
+    }
+
     /// Suspends `i`, which read an ESTIMATE written by `blocking`, until `blocking` executes.
     /// Returns false if `blocking` already executed: the caller re-executes `i` at once.
     pub(crate) fn add_dependency(&self, i: TxIdx, blocking: TxIdx) -> bool {
@@ -258,32 +263,56 @@ impl Scheduler {
 mod tests {
     use super::*;
 
-    /// Drives the scheduler single-threaded with a conflict: tx 1 depends on tx 0 once.
+    /// Drives the scheduler single-threaded through a suspension: tx 1 reads an ESTIMATE of
+    /// tx 0, waits, resumes as incarnation 1, and both end validated.
     #[test]
     fn dependency_then_completion() {
         let s = Scheduler::new(2);
         assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        // Validation lags execution, so the scheduler first tries to validate tx 0, which is
+        // still executing: no task.
+        assert_eq!(s.next_task(), None);
         assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
-        // tx 1 reads an ESTIMATE of tx 0: suspended.
         assert!(s.add_dependency(1, 0));
-        // tx 0 finishes: tx 1 becomes ready as incarnation 1.
         assert_eq!(s.finish_execution(0, 0, true), None);
-        let mut seen = Vec::new();
+        let (mut executed, mut validated) = (Vec::new(), Vec::new());
         while !s.done() {
             match s.next_task() {
                 Some(Task::Execute(i, k)) => {
-                    seen.push((i, k));
+                    executed.push((i, k));
                     if let Some(Task::Validate(i, k)) = s.finish_execution(i, k, true) {
-                        let _ = (k, s.finish_validation(i, false));
+                        validated.push((i, k));
+                        assert_eq!(s.finish_validation(i, false), None);
                     }
                 }
-                Some(Task::Validate(i, _)) => {
-                    let _ = s.finish_validation(i, false);
+                Some(Task::Validate(i, k)) => {
+                    validated.push((i, k));
+                    assert_eq!(s.finish_validation(i, false), None);
                 }
                 None => {}
             }
         }
-        assert_eq!(seen, vec![(1, 1)]);
+        assert_eq!(executed, vec![(1, 1)]);
+        assert_eq!(validated, vec![(0, 0), (1, 1)]);
+    }
+
+    /// A failed validation aborts, re-executes as the next incarnation and re-validates.
+    #[test]
+    fn abort_reexecutes() {
+        let s = Scheduler::new(1);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.finish_execution(0, 0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert!(s.try_validation_abort(0, 0));
+        assert!(
+            !s.try_validation_abort(0, 0),
+            "only one validation may abort an incarnation"
+        );
+        assert_eq!(s.finish_validation(0, true), Some(Task::Execute(0, 1)));
+        assert_eq!(s.finish_execution(0, 1, false), Some(Task::Validate(0, 1)));
+        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
     }
 
     #[test]

@@ -245,11 +245,11 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Some(path) = &args.svg {
-        if let Err(e) = crate::chart::speedup_chart(path, &rows) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.svg
+        && let Err(e) = crate::chart::speedup_chart(path, &rows)
+    {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -70,7 +70,7 @@ pub fn from_evm_state(state: &EvmState, spec: SpecId) -> StateChanges {
         }
         if state_clear && account.is_empty() {
             // EIP-161: a touched empty account is deleted; one that did not exist stays absent.
-            if !(account.is_loaded_as_not_existing() && !account.is_created()) {
+            if !account.is_loaded_as_not_existing() || account.is_created() {
                 out.insert(*address, AccountChange::deleted());
             }
             continue;

@@ -185,11 +185,12 @@ fn execute(
     let beneficiary = shared.block.header.beneficiary;
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away.
-    if let Some(j) = shared.same_sender[i] {
-        if !shared.scheduler.is_executed(j) && shared.scheduler.add_dependency(i, j) {
-            shared.counters.suspensions.fetch_add(1, Relaxed);
-            return None;
-        }
+    if let Some(j) = shared.same_sender[i]
+        && !shared.scheduler.is_executed(j)
+        && shared.scheduler.add_dependency(i, j)
+    {
+        shared.counters.suspensions.fetch_add(1, Relaxed);
+        return None;
     }
     loop {
         exec.db_mut().reset(i);
@@ -214,10 +215,10 @@ fn execute(
                 for (slot, value) in &change.storage {
                     writes.push((Location::Storage(*address, *slot), Write::Storage(*value)));
                 }
-                if let (Some(code), Some((_, _, hash))) = (&change.code, change.info) {
-                    if !shared.new_code.read().contains_key(&hash) {
-                        shared.new_code.write().insert(hash, code.clone());
-                    }
+                if let (Some(code), Some((_, _, hash))) = (&change.code, change.info)
+                    && !shared.new_code.read().contains_key(&hash)
+                {
+                    shared.new_code.write().insert(hash, code.clone());
                 }
             }
             if let Some(fee) = fee {
@@ -281,11 +282,11 @@ fn finalize(
         if let Some(change) = out.changes.get(&beneficiary) {
             coinbase = change.info;
         }
-        if let Some(fee) = fee {
-            if let Some(change) = credit(coinbase, fee, state_clear) {
-                coinbase = change.info;
-                out.changes.insert(beneficiary, change);
-            }
+        if let Some(fee) = fee
+            && let Some(change) = credit(coinbase, fee, state_clear)
+        {
+            coinbase = change.info;
+            out.changes.insert(beneficiary, change);
         }
         gas += out.gas_used;
         blob_gas += out.blob_gas_used;

@@ -190,10 +190,10 @@ impl MvMemory {
     pub(crate) fn record(&self, i: TxIdx, writes: Vec<(Location, Write)>) -> bool {
         let mut last = self.last_written[i].lock();
         for old in last.iter() {
-            if !writes.iter().any(|(l, _)| l == old) {
-                if let Some(slot) = self.shard(old).lock().get_mut(old) {
-                    slot.remove(i);
-                }
+            if !writes.iter().any(|(l, _)| l == old)
+                && let Some(slot) = self.shard(old).lock().get_mut(old)
+            {
+                slot.remove(i);
             }
         }
         let wrote_new = writes.iter().any(|(l, _)| !last.contains(l));

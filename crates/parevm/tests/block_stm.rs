@@ -1,0 +1,399 @@
+//! Block-STM against sequential execution: a differential property test on random blocks,
+//! invalid-transaction verdicts, panic containment, and a (ignored) repeated-run stress test.
+
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, U256, address, hex};
+use parevm::{
+    Block, ExecError, StateView, Transaction,
+    chain::{BlobParams, Fork},
+    execute_block,
+    state::{AccountInfo, Bytecode, InMemoryState, StateError},
+    strategy::{self, block_stm::BlockStm, sequential::Sequential},
+};
+use proptest::prelude::*;
+use revm::{context::TxEnv, primitives::TxKind};
+
+const EOAS: usize = 5;
+
+fn eoa(i: usize) -> Address {
+    Address::with_last_byte(0x10 + i as u8)
+}
+
+/// Small contracts, each exercising one behaviour (hand-assembled EVM).
+mod contracts {
+    use super::*;
+    /// `sstore(x, sload(x) + 1)` for `x = calldata[0..32]`: read-modify-write of shared slots.
+    pub(super) const INC: Address = address!("0x00000000000000000000000000000000000000c1");
+    /// `sstore(x, 1); revert()`.
+    pub(super) const REVERT: Address = address!("0x00000000000000000000000000000000000000c2");
+    /// An infinite loop: runs out of gas.
+    pub(super) const LOOP: Address = address!("0x00000000000000000000000000000000000000c3");
+    /// `sstore(0, balance(coinbase))`: an explicit read of the beneficiary.
+    pub(super) const COINBASE: Address = address!("0x00000000000000000000000000000000000000c4");
+    /// `selfdestruct(calldata[0..32])`.
+    pub(super) const DESTRUCT: Address = address!("0x00000000000000000000000000000000000000c5");
+    /// `sstore(0, create(child))`, the child's constructor doing `sstore(0, 1)`.
+    pub(super) const CREATE: Address = address!("0x00000000000000000000000000000000000000c6");
+    /// `sstore(1, sload(1) + 1); call(INC)`: a nested call chain writing two contracts.
+    pub(super) const NESTED: Address = address!("0x00000000000000000000000000000000000000c7");
+
+    pub(super) fn all() -> Vec<(Address, Bytes)> {
+        let code = |h: &str| Bytes::from(hex::decode(h).unwrap());
+        vec![
+            (INC, code("6000358054600101905500")),
+            (REVERT, code("600160003555600080fd")),
+            (LOOP, code("5b600056")),
+            (COINBASE, code("413160005500")),
+            (DESTRUCT, code("600035ff")),
+            (
+                CREATE,
+                code("6e6001600055600060005360016000f3600052600f60116000f060005500"),
+            ),
+            // sstore(1, sload(1)+1); call(gas, INC, 0, 0, 0, 0, 0) with calldata slot 0
+            (
+                NESTED,
+                code(
+                    "600180546001019055600060006000600060007300000000000000000000000000000000000000c15af100",
+                ),
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Transfer(usize),
+    ToCoinbase,
+    Inc(u8),
+    Revert(u8),
+    Loop,
+    ReadCoinbase,
+    Destruct(usize),
+    Create,
+    Nested,
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        3 => (0..EOAS).prop_map(Kind::Transfer),
+        1 => Just(Kind::ToCoinbase),
+        4 => (0u8..3).prop_map(Kind::Inc),
+        1 => (0u8..3).prop_map(Kind::Revert),
+        1 => Just(Kind::Loop),
+        2 => Just(Kind::ReadCoinbase),
+        1 => (0..EOAS).prop_map(Kind::Destruct),
+        1 => Just(Kind::Create),
+        1 => Just(Kind::Nested),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Spec {
+    fork: Fork,
+    /// Beneficiary: one of the EOAs (so it also sends and receives) or a fresh address.
+    beneficiary: Option<usize>,
+    txs: Vec<(usize, Kind, bool)>,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        prop_oneof![
+            Just(Fork::Berlin),
+            Just(Fork::London),
+            Just(Fork::Shanghai),
+            Just(Fork::Cancun),
+            Just(Fork::Prague)
+        ],
+        prop::option::of(0..EOAS),
+        prop::collection::vec((0..EOAS, kind(), prop::bool::weighted(0.03)), 1..40),
+    )
+        .prop_map(|(fork, beneficiary, txs)| Spec {
+            fork,
+            beneficiary,
+            txs,
+        })
+}
+
+fn build(spec: &Spec) -> (Block, InMemoryState) {
+    let mut state = InMemoryState::new();
+    for i in 0..EOAS {
+        state.insert_account(
+            eoa(i),
+            U256::from(10u128.pow(20)),
+            0,
+            Bytecode::default(),
+            [],
+        );
+    }
+    for (a, code) in contracts::all() {
+        state.insert_account(
+            a,
+            U256::from(1_000),
+            1,
+            Bytecode::new_raw(code),
+            [(U256::ZERO, U256::from(7))],
+        );
+    }
+    let beneficiary = spec.beneficiary.map_or(Address::with_last_byte(0xbe), eoa);
+    let mut nonces = [0u64; EOAS];
+    let mut transactions = Vec::new();
+    for (n, (sender, kind, bad_nonce)) in spec.txs.iter().enumerate() {
+        let word = |x: u64| Bytes::from(U256::from(x).to_be_bytes::<32>().to_vec());
+        let addr_word = |a: Address| Bytes::from(B256::left_padding_from(a.as_slice()).to_vec());
+        let (to, value, data, gas) = match kind {
+            Kind::Transfer(r) => (eoa(*r), 1_000 + n as u64, Bytes::new(), 21_000),
+            Kind::ToCoinbase => (beneficiary, 5, Bytes::new(), 30_000),
+            Kind::Inc(slot) => (contracts::INC, 0, word(*slot as u64), 100_000),
+            Kind::Revert(slot) => (contracts::REVERT, 0, word(*slot as u64), 100_000),
+            Kind::Loop => (contracts::LOOP, 0, Bytes::new(), 60_000),
+            Kind::ReadCoinbase => (contracts::COINBASE, 0, Bytes::new(), 100_000),
+            Kind::Destruct(r) => (contracts::DESTRUCT, 3, addr_word(eoa(*r)), 100_000),
+            Kind::Create => (contracts::CREATE, 0, Bytes::new(), 200_000),
+            Kind::Nested => (contracts::NESTED, 0, Bytes::new(), 200_000),
+        };
+        let nonce = nonces[*sender] + u64::from(*bad_nonce);
+        nonces[*sender] += 1;
+        let env = TxEnv {
+            tx_type: 0,
+            caller: eoa(*sender),
+            gas_limit: gas,
+            gas_price: 20_000_000_000,
+            kind: TxKind::Call(to),
+            value: U256::from(value),
+            data,
+            nonce,
+            chain_id: Some(1),
+            ..Default::default()
+        };
+        transactions.push(Transaction {
+            hash: B256::with_last_byte(n as u8),
+            tx_type: 0,
+            env,
+        });
+    }
+    let header = Header {
+        number: 1,
+        timestamp: 1_800_000_000,
+        beneficiary,
+        gas_limit: 30_000_000,
+        base_fee_per_gas: spec.fork.at_least(Fork::London).then_some(1_000_000_000),
+        excess_blob_gas: spec.fork.at_least(Fork::Cancun).then_some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        ..Default::default()
+    };
+    let block = Block {
+        hash: B256::ZERO,
+        header,
+        fork: spec.fork,
+        chain_id: 1,
+        blob_params: spec
+            .fork
+            .at_least(Fork::Cancun)
+            .then_some(BlobParams::CANCUN),
+        transactions,
+        withdrawals: vec![],
+        ommers: vec![],
+        unknown_ommers: 0,
+        system_operations: true,
+    };
+    (block, state)
+}
+
+fn same_verdict(block: &Block, state: &InMemoryState, threads: usize) -> Result<(), String> {
+    let seq = execute_block(block, state, &Sequential, 1);
+    let par = execute_block(block, state, &BlockStm, threads);
+    match (seq, par) {
+        (Ok(a), Ok(b)) => a
+            .first_difference(&b)
+            .map_or(Ok(()), |d| Err(format!("x{threads}: {d}"))),
+        (Err(a), Err(b)) if a == b => Ok(()),
+        (a, b) => Err(format!(
+            "x{threads}: sequential {:?} vs block-stm {:?}",
+            a.err(),
+            b.err()
+        )),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn block_stm_equals_sequential(spec in spec()) {
+        let (block, state) = build(&spec);
+        for threads in [1, 2, 4, 8] {
+            prop_assert!(same_verdict(&block, &state, threads).is_ok(), "{}", same_verdict(&block, &state, threads).unwrap_err());
+        }
+    }
+}
+
+#[test]
+fn generated_blocks_exercise_every_behaviour() {
+    // The contracts do what the generator assumes (otherwise the property test proves less).
+    let kinds = [
+        Kind::Inc(1),
+        Kind::Revert(0),
+        Kind::Loop,
+        Kind::ReadCoinbase,
+        Kind::Destruct(2),
+        Kind::Create,
+        Kind::Nested,
+    ];
+    let spec = Spec {
+        fork: Fork::Shanghai,
+        beneficiary: None,
+        txs: kinds.iter().map(|k| (0, k.clone(), false)).collect(),
+    };
+    let (block, state) = build(&spec);
+    let out = execute_block(&block, &state, &Sequential, 1).unwrap();
+    let status: Vec<bool> = out.txs.iter().map(|t| t.receipt.success).collect();
+    assert_eq!(status, vec![true, false, false, true, true, true, true]);
+    let slot =
+        |i: usize, a: Address, k: u64| out.txs[i].changes[&a].storage.get(&U256::from(k)).copied();
+    assert_eq!(slot(0, contracts::INC, 1), Some(U256::from(1)));
+    assert!(
+        slot(3, contracts::COINBASE, 0).is_some(),
+        "coinbase balance stored"
+    );
+    assert_eq!(
+        out.txs[4].changes[&contracts::DESTRUCT].info,
+        None,
+        "self-destructed (Shanghai)"
+    );
+    assert!(
+        slot(5, contracts::CREATE, 0).is_some_and(|v| !v.is_zero()),
+        "created address stored"
+    );
+    assert_eq!(
+        slot(6, contracts::INC, 0),
+        Some(U256::from(8)),
+        "nested call incremented INC"
+    );
+}
+
+#[test]
+fn invalid_transactions_get_the_sequential_verdict() {
+    let spec = Spec {
+        fork: Fork::Cancun,
+        beneficiary: None,
+        txs: (0..12).map(|i| (i % 3, Kind::Inc(0), false)).collect(),
+    };
+    let (block, state) = build(&spec);
+    let mut cases: Vec<(&str, Block)> = Vec::new();
+    let mut b = block.clone();
+    b.transactions[7].env.nonce += 5;
+    cases.push(("nonce too high", b));
+    let mut b = block.clone();
+    b.transactions[4].env.nonce = 0;
+    cases.push(("nonce too low", b));
+    let mut b = block.clone();
+    b.transactions[9].env.value = U256::from(10u128.pow(24));
+    cases.push(("insufficient funds", b));
+    let mut b = block.clone();
+    b.transactions[3].env.gas_limit = 40_000_000;
+    cases.push(("gas above the block limit", b));
+    for (what, b) in cases {
+        let seq = execute_block(&b, &state, &Sequential, 1).expect_err(what);
+        for threads in [1, 2, 4, 8] {
+            let par = execute_block(&b, &state, &BlockStm, threads).expect_err(what);
+            assert_eq!(seq, par, "{what} x{threads}");
+        }
+    }
+}
+
+/// A state whose reads of one address panic, as a broken backend might.
+struct Panicking<'a>(&'a InMemoryState, Address);
+
+impl StateView for Panicking<'_> {
+    fn account(&self, a: Address) -> Result<Option<AccountInfo>, StateError> {
+        assert!(a != self.1, "backend failure reading {a}");
+        self.0.account(a)
+    }
+    fn code_by_hash(&self, h: B256) -> Result<Bytecode, StateError> {
+        self.0.code_by_hash(h)
+    }
+    fn storage(&self, a: Address, k: U256) -> Result<U256, StateError> {
+        self.0.storage(a, k)
+    }
+    fn block_hash(&self, n: u64) -> Result<B256, StateError> {
+        self.0.block_hash(n)
+    }
+}
+
+#[test]
+fn a_panicking_worker_is_an_error_not_a_deadlock() {
+    let spec = Spec {
+        fork: Fork::Cancun,
+        beneficiary: None,
+        txs: (0..30)
+            .map(|i| (i % EOAS, Kind::Transfer((i + 1) % EOAS), false))
+            .collect(),
+    };
+    let (mut block, state) = build(&spec);
+    let poisoned = Address::with_last_byte(0xee);
+    block.transactions[17].env.kind = TxKind::Call(poisoned);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let view = Panicking(&state, poisoned);
+        let results: Vec<_> = strategy::registry()
+            .into_iter()
+            .map(|s| (s.name(), execute_block(&block, &view, s, 4)))
+            .collect();
+        tx.send(
+            results
+                .into_iter()
+                .map(|(n, r)| (n, r.err()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    });
+    let results = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("no deadlock");
+    for (name, err) in results {
+        match err {
+            Some(ExecError::Panic { message, .. }) => {
+                assert!(message.contains("backend failure"), "{name}: {message}")
+            }
+            other => panic!("{name}: expected a panic error, got {other:?}"),
+        }
+    }
+}
+
+/// Repeats every mainnet fixture block many times at several thread counts, to shake out
+/// rare interleavings. Run with `cargo test --release -p parevm --test block_stm -- --ignored`.
+#[test]
+#[ignore = "stress test: minutes of runtime; run on demand (see README)"]
+fn stress_mainnet_fixtures() {
+    use parevm::{
+        ChainSpec,
+        sources::{fixtures::fixtures_or_skip, rpc::BlockFolder},
+    };
+    let Some(f) = fixtures_or_skip("stress") else {
+        return;
+    };
+    let iterations: usize = std::env::var("PAREVM_STRESS_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let blocks: Vec<_> = BlockFolder::discover(&f.join("mainnet"))
+        .unwrap()
+        .iter()
+        .map(|b| b.load(&ChainSpec::mainnet()).unwrap())
+        .collect();
+    let references: Vec<_> = blocks
+        .iter()
+        .map(|(b, s)| execute_block(b, s, &Sequential, 1).unwrap())
+        .collect();
+    for it in 0..iterations {
+        for ((block, state), reference) in blocks.iter().zip(&references) {
+            let threads = [2, 3, 4, 8][it % 4];
+            let out = execute_block(block, state, &BlockStm, threads).unwrap();
+            assert!(
+                reference.first_difference(&out).is_none(),
+                "iteration {it}, block {}, x{threads}",
+                block.number()
+            );
+        }
+    }
+}

@@ -277,6 +277,16 @@ pub fn pre_block(
     Ok(all)
 }
 
+/// True when [`post_block`] reads the post-transaction state (rewards, withdrawals or request
+/// system calls). When false, a strategy need not apply its transactions' changes to the state
+/// it was given: nothing reads it afterwards.
+pub fn needs_post_transaction_state(block: &Block) -> bool {
+    block.system_operations
+        && ((block.fork.block_reward().is_some())
+            || (block.fork.at_least(Fork::Shanghai) && !block.withdrawals.is_empty())
+            || block.fork.at_least(Fork::Prague))
+}
+
 /// Applies the operations that follow the transactions, on the post-transaction `state`:
 /// pre-merge block and uncle rewards, withdrawals (Shanghai), and the EIP-7002 / EIP-7251
 /// request system calls (Prague), whose outputs are returned as requests.

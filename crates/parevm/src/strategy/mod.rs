@@ -31,7 +31,8 @@ pub trait Strategy: Send + Sync {
     /// Executes `block.transactions` on top of `state` with up to `threads` worker threads.
     ///
     /// On success, returns the outputs in block order and leaves `state` with every
-    /// transaction's changes applied in order. On failure, returns the error sequential
+    /// transaction's changes applied in order; a strategy may skip applying them when
+    /// [`crate::core::needs_post_transaction_state`] is false. On failure, returns the error sequential
     /// execution would return first (lowest transaction index). Fills `stats`.
     fn execute_transactions(
         &self,

@@ -131,8 +131,10 @@ impl Strategy for BlockStm {
         let results: Vec<Option<TxResult>> =
             shared.results.into_iter().map(Mutex::into_inner).collect();
         let outputs = finalize(block, &*state, results, state_clear)?;
-        for out in &outputs {
-            state.apply(&out.changes);
+        if crate::core::needs_post_transaction_state(block) {
+            for out in &outputs {
+                state.apply(&out.changes);
+            }
         }
         Ok(outputs)
     }
@@ -204,7 +206,7 @@ fn execute(
             }
             continue; // the blocking transaction finished meanwhile: run again now
         }
-        let reads = std::mem::take(&mut view.reads);
+        let reads = std::mem::replace(&mut view.reads, Vec::with_capacity(16));
         let mut writes = Vec::new();
         if let Ok((out, fee)) = &result {
             for (address, change) in &out.changes {

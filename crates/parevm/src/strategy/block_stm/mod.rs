@@ -109,13 +109,17 @@ impl Strategy for BlockStm {
             panic: Mutex::new(None),
         };
         let threads = threads.clamp(1, n);
-        // The calling thread is one of the workers.
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(|| worker(&shared));
-            }
+        // The calling thread is one of the workers; the others come from a persistent pool.
+        if threads == 1 {
             worker(&shared);
-        });
+        } else {
+            pool(threads - 1).in_place_scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(|_| worker(&shared));
+                }
+                worker(&shared);
+            });
+        }
         if let Some(message) = shared.panic.lock().take() {
             return Err(ExecError::Panic {
                 strategy: self.name().into(),
@@ -138,6 +142,26 @@ impl Strategy for BlockStm {
         }
         Ok(outputs)
     }
+}
+
+/// A persistent pool of `threads` threads (one per distinct size asked for), so that a block
+/// does not pay for creating threads.
+fn pool(threads: usize) -> std::sync::Arc<rayon::ThreadPool> {
+    static POOLS: std::sync::OnceLock<Mutex<Vec<std::sync::Arc<rayon::ThreadPool>>>> =
+        std::sync::OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock();
+    if let Some(p) = pools.iter().find(|p| p.current_num_threads() == threads) {
+        return p.clone();
+    }
+    let p = std::sync::Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("block-stm-{i}"))
+            .build()
+            .expect("thread pool"),
+    );
+    pools.push(p.clone());
+    p
 }
 
 /// One worker: takes tasks until the block is done. A panic halts every worker and is
@@ -206,7 +230,7 @@ fn execute(
             }
             continue; // the blocking transaction finished meanwhile: run again now
         }
-        let reads = std::mem::replace(&mut view.reads, Vec::with_capacity(16));
+        let reads = std::mem::take(&mut view.reads);
         let mut writes = Vec::new();
         if let Ok((out, fee)) = &result {
             for (address, change) in &out.changes {

@@ -53,6 +53,23 @@ pub struct BlockStm;
 struct TxResult {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<(Location, Value)>,
+    /// A lazy plain transfer: the recipient and the amount credited to it.
+    lazy_credit: Option<(alloy_primitives::Address, U256)>,
+}
+
+/// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
+/// credited as a delta: no calldata, no EIP-7702 authorizations, not to itself, the
+/// beneficiary or a precompile (those execute code). Whether the recipient has code is checked
+/// when it is read.
+fn lazy_recipient(tx: &crate::block::Transaction, beneficiary: alloy_primitives::Address) -> Option<alloy_primitives::Address> {
+    let revm::primitives::TxKind::Call(to) = tx.env.kind else { return None };
+    let precompile_range = to.as_slice()[..18].iter().all(|b| *b == 0);
+    (tx.env.data.is_empty()
+        && tx.env.authorization_list.is_empty()
+        && to != tx.env.caller
+        && to != beneficiary
+        && !precompile_range)
+        .then_some(to)
 }
 
 #[derive(Default)]
@@ -132,8 +149,12 @@ impl Strategy for BlockStm {
         stats.validations = c.validations.load(Relaxed);
         stats.aborts = c.aborts.load(Relaxed);
         stats.suspensions = c.suspensions.load(Relaxed);
-        let results: Vec<Option<TxResult>> =
-            shared.results.into_iter().map(Mutex::into_inner).collect();
+        let Shared { results, mv, .. } = shared;
+        let mut results: Vec<Option<TxResult>> = results.into_iter().map(Mutex::into_inner).collect();
+        // The read sets and the multi-version memory are freed off the critical path.
+        let reads: Vec<_> =
+            results.iter_mut().flatten().map(|r| std::mem::take(&mut r.reads)).collect();
+        pool(1).spawn(move || drop((mv, reads)));
         let outputs = finalize(block, &*state, results, state_clear)?;
         if crate::core::needs_post_transaction_state(block) {
             for out in &outputs {
@@ -175,6 +196,7 @@ fn worker(shared: &Shared<'_>) {
             txn: 0,
             reads: Vec::new(),
             blocked: None,
+            lazy: None,
         };
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
@@ -209,6 +231,7 @@ fn execute(
 ) -> Option<Task> {
     let tx = &shared.block.transactions[i];
     let beneficiary = shared.block.header.beneficiary;
+    let mut lazy = lazy_recipient(tx, beneficiary);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away.
     if let Some(j) = shared.same_sender[i]
@@ -219,9 +242,9 @@ fn execute(
         return None;
     }
     loop {
-        exec.db_mut().reset(i);
+        exec.db_mut().reset(i, lazy);
         shared.counters.executions.fetch_add(1, Relaxed);
-        let result = exec.execute_deferring_fee(i, tx, 0);
+        let mut result = exec.execute_deferring_fee(i, tx, 0);
         let view = exec.db_mut();
         if let Some(blocking) = view.blocked.take() {
             shared.counters.suspensions.fetch_add(1, Relaxed);
@@ -230,8 +253,23 @@ fn execute(
             }
             continue; // the blocking transaction finished meanwhile: run again now
         }
+        let lazy_used = view.lazy.filter(|to| view.reads.iter().any(|(l, v)| *l == Location::Account(*to) && *v == Value::Codeless));
+        let mut lazy_credit = None;
+        if let (Some(to), Ok((out, _))) = (lazy_used, &mut result) {
+            if !out.receipt.success {
+                // Cannot happen for a plain transfer to a codeless account; if it does, run
+                // again reading the recipient for real rather than trust a speculative value.
+                lazy = None;
+                continue;
+            }
+            out.changes.remove(&to);
+            lazy_credit = Some((to, tx.env.value));
+        }
         let reads = std::mem::take(&mut view.reads);
         let mut writes = Vec::new();
+        if let Some((to, value)) = lazy_credit {
+            writes.push((Location::Account(to), Write::Delta(value)));
+        }
         if let Ok((out, fee)) = &result {
             for (address, change) in &out.changes {
                 writes.push((Location::Account(*address), Write::Account(change.info)));
@@ -252,7 +290,7 @@ fn execute(
             }
         }
         let wrote_new = shared.mv.record(i, writes);
-        *shared.results[i].lock() = Some(TxResult { result, reads });
+        *shared.results[i].lock() = Some(TxResult { result, reads, lazy_credit });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }
 }
@@ -262,7 +300,7 @@ fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
     let valid = match &*shared.results[i].lock() {
         None => false,
         Some(r) => r.reads.iter().all(|(loc, seen)| {
-            matches!(shared.mv.reread(loc, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if v == *seen)
+            matches!(shared.mv.reread(loc, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
         }),
     };
     let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
@@ -295,24 +333,45 @@ fn finalize(
     state_clear: bool,
 ) -> Result<Vec<TxOutput>, ExecError> {
     let beneficiary = block.header.beneficiary;
-    let mut coinbase: AccountValue = base
-        .account(beneficiary)?
-        .map(|a| (a.balance, a.nonce, a.code_hash));
+    // Accounts credited lazily (the beneficiary and lazy transfer recipients): their value
+    // just before each transaction is tracked through every transaction's changes.
+    let mut running: alloy_primitives::map::AddressHashMap<AccountValue> = Default::default();
+    let value_of = |a: alloy_primitives::Address, running: &mut alloy_primitives::map::AddressHashMap<AccountValue>| -> Result<AccountValue, ExecError> {
+        if let Some(v) = running.get(&a) {
+            return Ok(*v);
+        }
+        let v = base.account(a)?.map(|i| (i.balance, i.nonce, i.code_hash));
+        running.insert(a, v);
+        Ok(v)
+    };
+    let mut lazy_accounts: alloy_primitives::map::AddressHashSet = Default::default();
+    lazy_accounts.insert(beneficiary);
+    lazy_accounts.extend(results.iter().flatten().filter_map(|r| r.lazy_credit.map(|(a, _)| a)));
     let mut outputs = Vec::with_capacity(results.len());
     let (mut gas, mut blob_gas) = (0u64, 0u64);
     for (i, r) in results.into_iter().enumerate() {
         check_block_limits(block, i, gas, blob_gas)?;
-        let r =
-            r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
+        let r = r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
         let (mut out, fee) = r.result?;
-        if let Some(change) = out.changes.get(&beneficiary) {
-            coinbase = change.info;
+        for (a, change) in &out.changes {
+            if lazy_accounts.contains(a) {
+                running.insert(*a, change.info);
+            }
         }
-        if let Some(fee) = fee
-            && let Some(change) = credit(coinbase, fee, state_clear)
-        {
-            coinbase = change.info;
-            out.changes.insert(beneficiary, change);
+        // A lazy transfer credits its recipient during execution, before the fee is paid.
+        if let Some((to, value)) = r.lazy_credit {
+            let before = value_of(to, &mut running)?;
+            if let Some(change) = credit(before, value, state_clear) {
+                running.insert(to, change.info);
+                out.changes.insert(to, change);
+            }
+        }
+        if let Some(fee) = fee {
+            let before = value_of(beneficiary, &mut running)?;
+            if let Some(change) = credit(before, fee, state_clear) {
+                running.insert(beneficiary, change.info);
+                out.changes.insert(beneficiary, change);
+            }
         }
         gas += out.gas_used;
         blob_gas += out.blob_gas_used;

@@ -91,6 +91,19 @@ pub(crate) enum Value {
     Account(AccountValue),
     /// A storage slot's value.
     Storage(U256),
+    /// Only that the account has no code (the recipient of a lazy plain transfer, whose
+    /// balance the transaction never observes).
+    Codeless,
+}
+
+impl Value {
+    /// Whether re-reading gave a value the recorded read accepts.
+    pub(crate) fn accepts(&self, now: &Value) -> bool {
+        match (self, now) {
+            (Value::Codeless, Value::Account(v)) => v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY),
+            (seen, now) => seen == now,
+        }
+    }
 }
 
 /// The outcome of a read.

@@ -21,14 +21,18 @@ pub(crate) struct TxView<'a> {
     pub(crate) txn: TxIdx,
     pub(crate) reads: Vec<(Location, Value)>,
     pub(crate) blocked: Option<TxIdx>,
+    /// The recipient of a plain transfer executed lazily: its balance is credited as a delta
+    /// and only its lack of code is read. Cleared if it turns out to have code.
+    pub(crate) lazy: Option<Address>,
 }
 
 impl TxView<'_> {
     /// Prepares the view for executing transaction `txn`.
-    pub(crate) fn reset(&mut self, txn: TxIdx) {
+    pub(crate) fn reset(&mut self, txn: TxIdx, lazy: Option<Address>) {
         self.txn = txn;
         self.reads.clear();
         self.blocked = None;
+        self.lazy = lazy;
     }
 
     fn resolve(&mut self, loc: Location, r: ReadResult) -> Result<Value, StateError> {
@@ -50,8 +54,25 @@ impl revm::Database for TxView<'_> {
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
         let r = self.mv.read_account(address, self.txn, self.base)?;
-        let Value::Account(v) = self.resolve(Location::Account(address), r)? else {
-            unreachable!("account reads return accounts")
+        let loc = Location::Account(address);
+        let v = match r {
+            ReadResult::Value(Value::Account(v)) if self.lazy == Some(address) => {
+                if v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY) {
+                    // The EVM gets the current speculative value, but only codelessness is
+                    // recorded: a plain transfer's outcome does not depend on the balance.
+                    self.reads.push((loc, Value::Codeless));
+                } else {
+                    self.lazy = None;
+                    self.reads.push((loc, Value::Account(v)));
+                }
+                v
+            }
+            r => {
+                let Value::Account(v) = self.resolve(loc, r)? else {
+                    unreachable!("account reads return accounts")
+                };
+                v
+            }
         };
         Ok(v.map(|(balance, nonce, code_hash)| AccountInfo {
             balance,

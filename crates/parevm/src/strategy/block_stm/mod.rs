@@ -61,8 +61,13 @@ struct TxResult {
 /// credited as a delta: no calldata, no EIP-7702 authorizations, not to itself, the
 /// beneficiary or a precompile (those execute code). Whether the recipient has code is checked
 /// when it is read.
-fn lazy_recipient(tx: &crate::block::Transaction, beneficiary: alloy_primitives::Address) -> Option<alloy_primitives::Address> {
-    let revm::primitives::TxKind::Call(to) = tx.env.kind else { return None };
+fn lazy_recipient(
+    tx: &crate::block::Transaction,
+    beneficiary: alloy_primitives::Address,
+) -> Option<alloy_primitives::Address> {
+    let revm::primitives::TxKind::Call(to) = tx.env.kind else {
+        return None;
+    };
     let precompile_range = to.as_slice()[..18].iter().all(|b| *b == 0);
     (tx.env.data.is_empty()
         && tx.env.authorization_list.is_empty()
@@ -150,10 +155,14 @@ impl Strategy for BlockStm {
         stats.aborts = c.aborts.load(Relaxed);
         stats.suspensions = c.suspensions.load(Relaxed);
         let Shared { results, mv, .. } = shared;
-        let mut results: Vec<Option<TxResult>> = results.into_iter().map(Mutex::into_inner).collect();
+        let mut results: Vec<Option<TxResult>> =
+            results.into_iter().map(Mutex::into_inner).collect();
         // The read sets and the multi-version memory are freed off the critical path.
-        let reads: Vec<_> =
-            results.iter_mut().flatten().map(|r| std::mem::take(&mut r.reads)).collect();
+        let reads: Vec<_> = results
+            .iter_mut()
+            .flatten()
+            .map(|r| std::mem::take(&mut r.reads))
+            .collect();
         pool(1).spawn(move || drop((mv, reads)));
         let outputs = finalize(block, &*state, results, state_clear)?;
         if crate::core::needs_post_transaction_state(block) {
@@ -253,7 +262,11 @@ fn execute(
             }
             continue; // the blocking transaction finished meanwhile: run again now
         }
-        let lazy_used = view.lazy.filter(|to| view.reads.iter().any(|(l, v)| *l == Location::Account(*to) && *v == Value::Codeless));
+        let lazy_used = view.lazy.filter(|to| {
+            view.reads
+                .iter()
+                .any(|(l, v)| *l == Location::Account(*to) && *v == Value::Codeless)
+        });
         let mut lazy_credit = None;
         if let (Some(to), Ok((out, _))) = (lazy_used, &mut result) {
             if !out.receipt.success {
@@ -290,7 +303,11 @@ fn execute(
             }
         }
         let wrote_new = shared.mv.record(i, writes);
-        *shared.results[i].lock() = Some(TxResult { result, reads, lazy_credit });
+        *shared.results[i].lock() = Some(TxResult {
+            result,
+            reads,
+            lazy_credit,
+        });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }
 }
@@ -300,7 +317,7 @@ fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
     let valid = match &*shared.results[i].lock() {
         None => false,
         Some(r) => r.reads.iter().all(|(loc, seen)| {
-            matches!(shared.mv.reread(loc, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
+            matches!(shared.mv.reread(loc, seen, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
         }),
     };
     let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
@@ -336,7 +353,9 @@ fn finalize(
     // Accounts credited lazily (the beneficiary and lazy transfer recipients): their value
     // just before each transaction is tracked through every transaction's changes.
     let mut running: alloy_primitives::map::AddressHashMap<AccountValue> = Default::default();
-    let value_of = |a: alloy_primitives::Address, running: &mut alloy_primitives::map::AddressHashMap<AccountValue>| -> Result<AccountValue, ExecError> {
+    let value_of = |a: alloy_primitives::Address,
+                    running: &mut alloy_primitives::map::AddressHashMap<AccountValue>|
+     -> Result<AccountValue, ExecError> {
         if let Some(v) = running.get(&a) {
             return Ok(*v);
         }
@@ -346,12 +365,18 @@ fn finalize(
     };
     let mut lazy_accounts: alloy_primitives::map::AddressHashSet = Default::default();
     lazy_accounts.insert(beneficiary);
-    lazy_accounts.extend(results.iter().flatten().filter_map(|r| r.lazy_credit.map(|(a, _)| a)));
+    lazy_accounts.extend(
+        results
+            .iter()
+            .flatten()
+            .filter_map(|r| r.lazy_credit.map(|(a, _)| a)),
+    );
     let mut outputs = Vec::with_capacity(results.len());
     let (mut gas, mut blob_gas) = (0u64, 0u64);
     for (i, r) in results.into_iter().enumerate() {
         check_block_limits(block, i, gas, blob_gas)?;
-        let r = r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
+        let r =
+            r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
         let (mut out, fee) = r.result?;
         for (a, change) in &out.changes {
             if lazy_accounts.contains(a) {

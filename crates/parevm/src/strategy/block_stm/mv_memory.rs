@@ -123,6 +123,10 @@ const SHARDS: usize = 256;
 struct Slot {
     base: Option<Value>,
     versions: Vec<(TxIdx, Entry)>,
+    /// Indices (transactions) of the entries that are not deltas (full values, wipes, storage
+    /// values and ESTIMATEs), sorted: a read finds the highest one below it by binary search
+    /// instead of walking over what may be thousands of deltas to a hot account.
+    non_delta: Vec<TxIdx>,
 }
 
 impl Slot {
@@ -133,9 +137,17 @@ impl Slot {
     }
 
     fn insert(&mut self, i: TxIdx, e: Entry) {
+        let is_delta = matches!(e, Entry::Written(Write::Delta(_)));
         match self.versions.binary_search_by_key(&i, |(j, _)| *j) {
             Ok(pos) => self.versions[pos].1 = e,
             Err(pos) => self.versions.insert(pos, (i, e)),
+        }
+        match (self.non_delta.binary_search(&i), is_delta) {
+            (Ok(pos), true) => {
+                self.non_delta.remove(pos);
+            }
+            (Err(pos), false) => self.non_delta.insert(pos, i),
+            _ => {}
         }
     }
 
@@ -143,6 +155,16 @@ impl Slot {
         if let Ok(pos) = self.versions.binary_search_by_key(&i, |(j, _)| *j) {
             self.versions.remove(pos);
         }
+        if let Ok(pos) = self.non_delta.binary_search(&i) {
+            self.non_delta.remove(pos);
+        }
+    }
+
+    /// Position in `versions` of the highest non-delta entry below `i`.
+    fn latest_non_delta_below(&self, i: TxIdx) -> Option<usize> {
+        let k = self.non_delta.partition_point(|j| *j < i);
+        let j = *self.non_delta.get(k.checked_sub(1)?)?;
+        self.versions.binary_search_by_key(&j, |(t, _)| *t).ok()
     }
 }
 
@@ -172,13 +194,6 @@ pub(crate) fn apply_delta(value: AccountValue, delta: U256, state_clear: bool) -
         Some((b, 0, code)) if state_clear && b.is_zero() && code == KECCAK_EMPTY => None,
         other => other,
     }
-}
-
-/// What the versions below a reader say about an account.
-enum AccountFound {
-    Blocked(TxIdx),
-    /// A full value (or the cached base, or nothing known), plus the deltas above it.
-    Value(Option<AccountValue>, Vec<U256>),
 }
 
 impl MvMemory {
@@ -247,70 +262,100 @@ impl MvMemory {
         }
     }
 
-    /// Reads an account as transaction `i` sees it.
+    /// Reads an account as transaction `i` sees it: the highest full value below `i` (or the
+    /// pre-block value), plus the deltas written above it, in block order.
     pub(crate) fn read_account(
         &self,
         address: Address,
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
+        self.read_account_as(address, i, base, false)
+    }
+
+    /// Like [`MvMemory::read_account`] but only establishes whether the account has code:
+    /// deltas never change code, so they are skipped, not summed.
+    pub(crate) fn read_codeless(
+        &self,
+        address: Address,
+        i: TxIdx,
+        base: &dyn StateView,
+    ) -> Result<ReadResult, StateError> {
+        self.read_account_as(address, i, base, true)
+    }
+
+    fn read_account_as(
+        &self,
+        address: Address,
+        i: TxIdx,
+        base: &dyn StateView,
+        code_only: bool,
+    ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
-        let found = {
+        let folded = {
             let shard = self.shard(&loc).lock();
-            match shard.get(&loc) {
-                None => AccountFound::Value(None, Vec::new()),
-                Some(slot) => {
-                    let mut deltas = Vec::new();
-                    let mut found = AccountFound::Value(None, Vec::new());
-                    let mut full = None;
-                    let mut blocked = None;
-                    for (j, e) in slot.below(i) {
-                        match e {
-                            Entry::Estimate => {
-                                blocked = Some(*j);
-                                break;
-                            }
-                            Entry::Written(Write::Delta(d)) => deltas.push(*d),
-                            Entry::Written(Write::Account(v)) => {
-                                full = Some(*v);
-                                break;
-                            }
-                            Entry::Written(_) => {
-                                unreachable!("account locations hold account writes")
-                            }
-                        }
-                    }
-                    if let Some(j) = blocked {
-                        found = AccountFound::Blocked(j);
-                    } else {
-                        let cached = match &slot.base {
-                            Some(Value::Account(v)) => Some(*v),
-                            _ => None,
-                        };
-                        if let AccountFound::Value(v, d) = &mut found {
-                            *v = full.or(cached);
-                            *d = deltas;
-                        }
-                    }
-                    found
-                }
-            }
-        };
-        let (value, deltas) = match found {
-            AccountFound::Blocked(j) => return Ok(ReadResult::Blocked(j)),
-            AccountFound::Value(Some(v), d) => (v, d),
-            AccountFound::Value(None, d) => {
+            let Some(slot) = shard.get(&loc) else {
+                drop(shard);
                 let v = base
                     .account(address)?
                     .map(|a| (a.balance, a.nonce, a.code_hash));
                 self.cache_base(loc, Value::Account(v));
-                (v, d)
+                return Ok(ReadResult::Value(Value::Account(v)));
+            };
+            let end = slot.versions.partition_point(|(j, _)| *j < i);
+            let below = &slot.versions[..end];
+            // The highest full value (or ESTIMATE) below `i`.
+            let start = slot.latest_non_delta_below(i);
+            if let Some(pos) = start {
+                if let (j, Entry::Estimate) = &below[pos] {
+                    return Ok(ReadResult::Blocked(*j));
+                }
+            }
+            let initial = match start {
+                Some(pos) => match &below[pos].1 {
+                    Entry::Written(Write::Account(v)) => Some(*v),
+                    _ => unreachable!("start is a full value"),
+                },
+                None => match &slot.base {
+                    Some(Value::Account(v)) => Some(*v),
+                    _ => None,
+                },
+            };
+            match initial {
+                Some(v) if code_only => Ok(v),
+                Some(v) => {
+                    let from = start.map_or(0, |p| p + 1);
+                    Ok(below[from..].iter().fold(v, |acc, (_, e)| match e {
+                        Entry::Written(Write::Delta(d)) => apply_delta(acc, *d, self.state_clear),
+                        _ => acc,
+                    }))
+                }
+                // No full value and no cached base: fold once the base is read (below).
+                None => Err(if code_only {
+                    Vec::new()
+                } else {
+                    below
+                        .iter()
+                        .filter_map(|(_, e)| match e {
+                            Entry::Written(Write::Delta(d)) => Some(*d),
+                            _ => None,
+                        })
+                        .collect()
+                }),
             }
         };
-        let value = deltas
-            .into_iter()
-            .rev()
-            .fold(value, |v, d| apply_delta(v, d, self.state_clear));
+        let value = match folded {
+            Ok(v) => v,
+            Err(deltas) => {
+                let v = base
+                    .account(address)?
+                    .map(|a| (a.balance, a.nonce, a.code_hash));
+                self.cache_base(loc, Value::Account(v));
+                deltas
+                    .into_iter()
+                    .fold(v, |acc, d| apply_delta(acc, d, self.state_clear))
+            }
+        };
         Ok(ReadResult::Value(Value::Account(value)))
     }
 
@@ -359,14 +404,16 @@ impl MvMemory {
         Ok(ReadResult::Value(Value::Storage(value)))
     }
 
-    /// Re-reads `loc` for transaction `i` (validation).
+    /// Re-reads `loc` for transaction `i` (validation) as the recorded read `seen` needs it.
     pub(crate) fn reread(
         &self,
         loc: &Location,
+        seen: &Value,
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
         match loc {
+            Location::Account(a) if *seen == Value::Codeless => self.read_codeless(*a, i, base),
             Location::Account(a) => self.read_account(*a, i, base),
             Location::Storage(a, k) => self.read_storage(*a, *k, i, base),
             Location::StorageWipe(_) => unreachable!("wipes are never read directly"),

@@ -53,7 +53,12 @@ impl revm::Database for TxView<'_> {
     type Error = StateError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        let r = self.mv.read_account(address, self.txn, self.base)?;
+        let r = if self.lazy == Some(address) {
+            // Balance deltas are not summed: the transfer's outcome does not depend on them.
+            self.mv.read_codeless(address, self.txn, self.base)?
+        } else {
+            self.mv.read_account(address, self.txn, self.base)?
+        };
         let loc = Location::Account(address);
         let v = match r {
             ReadResult::Value(Value::Account(v)) if self.lazy == Some(address) => {
@@ -61,11 +66,12 @@ impl revm::Database for TxView<'_> {
                     // The EVM gets the current speculative value, but only codelessness is
                     // recorded: a plain transfer's outcome does not depend on the balance.
                     self.reads.push((loc, Value::Codeless));
+                    v
                 } else {
+                    // It has code: read it for real after all.
                     self.lazy = None;
-                    self.reads.push((loc, Value::Account(v)));
+                    return self.basic(address);
                 }
-                v
             }
             r => {
                 let Value::Account(v) = self.resolve(loc, r)? else {

@@ -306,10 +306,10 @@ impl MvMemory {
             let below = &slot.versions[..end];
             // The highest full value (or ESTIMATE) below `i`.
             let start = slot.latest_non_delta_below(i);
-            if let Some(pos) = start {
-                if let (j, Entry::Estimate) = &below[pos] {
-                    return Ok(ReadResult::Blocked(*j));
-                }
+            if let Some(pos) = start
+                && let (j, Entry::Estimate) = &below[pos]
+            {
+                return Ok(ReadResult::Blocked(*j));
             }
             let initial = match start {
                 Some(pos) => match &below[pos].1 {

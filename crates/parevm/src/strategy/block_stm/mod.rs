@@ -157,14 +157,15 @@ impl Strategy for BlockStm {
         let Shared { results, mv, .. } = shared;
         let mut results: Vec<Option<TxResult>> =
             results.into_iter().map(Mutex::into_inner).collect();
-        // The read sets and the multi-version memory are freed off the critical path.
         let reads: Vec<_> = results
             .iter_mut()
             .flatten()
             .map(|r| std::mem::take(&mut r.reads))
             .collect();
+        let outputs = finalize(block, &*state, &mv, results, state_clear);
+        // The read sets and the multi-version memory are freed off the critical path.
         pool(1).spawn(move || drop((mv, reads)));
-        let outputs = finalize(block, &*state, results, state_clear)?;
+        let outputs = outputs?;
         if crate::core::needs_post_transaction_state(block) {
             for out in &outputs {
                 state.apply(&out.changes);
@@ -346,6 +347,7 @@ fn previous_same_sender(block: &Block) -> Vec<Option<TxIdx>> {
 fn finalize(
     block: &Block,
     base: &dyn StateView,
+    mv: &MvMemory,
     results: Vec<Option<TxResult>>,
     state_clear: bool,
 ) -> Result<Vec<TxOutput>, ExecError> {
@@ -359,7 +361,9 @@ fn finalize(
         if let Some(v) = running.get(&a) {
             return Ok(*v);
         }
-        let v = base.account(a)?.map(|i| (i.balance, i.nonce, i.code_hash));
+        // Pre-block values were cached when transactions read them: no second trip to a
+        // possibly slow store on this serial path.
+        let v = mv.base_account(a, base)?;
         running.insert(a, v);
         Ok(v)
     };

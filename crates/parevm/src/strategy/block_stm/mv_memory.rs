@@ -262,6 +262,26 @@ impl MvMemory {
         }
     }
 
+    /// The pre-block value of an account, if some transaction read it (cached), else from
+    /// `base`.
+    pub(crate) fn base_account(
+        &self,
+        address: Address,
+        base: &dyn StateView,
+    ) -> Result<AccountValue, StateError> {
+        let loc = Location::Account(address);
+        if let Some(Slot {
+            base: Some(Value::Account(v)),
+            ..
+        }) = self.shard(&loc).lock().get(&loc)
+        {
+            return Ok(*v);
+        }
+        Ok(base
+            .account(address)?
+            .map(|a| (a.balance, a.nonce, a.code_hash)))
+    }
+
     /// Reads an account as transaction `i` sees it: the highest full value below `i` (or the
     /// pre-block value), plus the deltas written above it, in block order.
     pub(crate) fn read_account(

@@ -217,7 +217,9 @@ fn worker(shared: &Shared<'_>) {
                 None => {
                     let next = shared.scheduler.next_task();
                     if next.is_none() {
-                        std::hint::spin_loop();
+                        // Nothing to do until another worker finishes: give the core away
+                        // (with more workers than cores, spinning would starve busy ones).
+                        std::thread::yield_now();
                     }
                     next
                 }

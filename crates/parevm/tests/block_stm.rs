@@ -201,7 +201,7 @@ fn build(spec: &Spec) -> (Block, InMemoryState) {
 
 fn same_verdict(block: &Block, state: &InMemoryState, threads: usize) -> Result<(), String> {
     let seq = execute_block(block, state, &Sequential, 1);
-    let par = execute_block(block, state, &BlockStm, threads);
+    let par = execute_block(block, state, &BlockStm::ALWAYS_SPECULATIVE, threads);
     match (seq, par) {
         (Ok(a), Ok(b)) => a
             .first_difference(&b)
@@ -295,7 +295,8 @@ fn invalid_transactions_get_the_sequential_verdict() {
     for (what, b) in cases {
         let seq = execute_block(&b, &state, &Sequential, 1).expect_err(what);
         for threads in [1, 2, 4, 8] {
-            let par = execute_block(&b, &state, &BlockStm, threads).expect_err(what);
+            let par =
+                execute_block(&b, &state, &BlockStm::ALWAYS_SPECULATIVE, threads).expect_err(what);
             assert_eq!(seq, par, "{what} x{threads}");
         }
     }
@@ -387,8 +388,8 @@ fn stress_mainnet_fixtures() {
         .collect();
     for it in 0..iterations {
         for ((block, state), reference) in blocks.iter().zip(&references) {
-            let threads = [2, 3, 4, 8][it % 4];
-            let out = execute_block(block, state, &BlockStm, threads).unwrap();
+            let threads = [1, 2, 3, 4, 8][it % 5];
+            let out = execute_block(block, state, &BlockStm::ALWAYS_SPECULATIVE, threads).unwrap();
             assert!(
                 reference.first_difference(&out).is_none(),
                 "iteration {it}, block {}, x{threads}",

@@ -33,8 +33,16 @@ fn mainnet_blocks_match_headers_with_every_strategy() {
                 check.mismatches
             ));
         }
-        for s in strategy::registry().into_iter().skip(1) {
-            for threads in [1, 2, 4, 8] {
+        // Block-STM runs sequentially on one thread; its speculative machinery is checked at
+        // one thread too.
+        let speculative: &dyn parevm::Strategy = &strategy::block_stm::BlockStm::ALWAYS_SPECULATIVE;
+        let runs = strategy::registry()
+            .into_iter()
+            .skip(1)
+            .flat_map(|s| [1, 2, 4, 8].map(|t| (s, t)))
+            .chain([(speculative, 1)]);
+        for (s, threads) in runs {
+            {
                 match execute_block(&block, &state, s, threads) {
                     Err(e) => {
                         failures.push(format!("{} {} x{threads}: {e}", folder.name(), s.name()))

@@ -45,7 +45,7 @@ pub trait Strategy: Send + Sync {
 
 /// Every registered strategy, the reference (`sequential`) first.
 pub fn registry() -> Vec<&'static dyn Strategy> {
-    vec![&sequential::Sequential, &block_stm::BlockStm]
+    vec![&sequential::Sequential, &block_stm::BlockStm::DEFAULT]
 }
 
 /// Looks a strategy up by name.

@@ -20,10 +20,13 @@
 //! the EVM as sequential execution does. After the run, fees are folded into each
 //! transaction's state changes in block order, so the output equals sequential's exactly.
 //!
-//! Nothing falls back to sequential execution: SELFDESTRUCT (a wipe location), contract
-//! creation (new code is shared by hash, storage starts at the wipe), EIP-7702 delegations
-//! (ordinary account writes) and same-sender nonce chains (ordinary conflicts) all run in
-//! parallel; `fallbacks` stays zero.
+//! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
+//! (a wipe location), contract creation (new code is shared by hash, storage starts at the
+//! wipe), EIP-7702 delegations (ordinary account writes) and same-sender nonce chains
+//! (ordinary conflicts) all run in parallel. The one rule: given a single thread, the block
+//! runs on the sequential strategy, as Aptos's executor does at concurrency level 1 (one
+//! worker in block order only ever reads final values, so there is nothing to speculate
+//! on); `fallbacks` counts it. [`BlockStm::ALWAYS_SPECULATIVE`] disables the rule.
 
 mod mv_memory;
 mod scheduler;
@@ -45,9 +48,31 @@ use scheduler::{Incarnation, Scheduler, Task, TxIdx};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use view::{NewCode, TxView};
 
-/// Block-STM with deferred beneficiary fees.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BlockStm;
+/// Block-STM with deferred beneficiary fees and lazy transfers.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockStm {
+    /// Run on the sequential strategy when given one thread (counted in `fallbacks`).
+    single_thread_sequential: bool,
+}
+
+impl BlockStm {
+    /// The registered configuration: one thread runs sequentially, as Aptos's block executor
+    /// does at concurrency level 1. A single worker executes in block order and reads only
+    /// final values, so speculation, read sets and validation protect nothing there.
+    pub const DEFAULT: BlockStm = BlockStm {
+        single_thread_sequential: true,
+    };
+    /// Speculates even with one thread (the tests use it to exercise the machinery).
+    pub const ALWAYS_SPECULATIVE: BlockStm = BlockStm {
+        single_thread_sequential: false,
+    };
+}
+
+impl Default for BlockStm {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// The latest result of a transaction with the reads it was computed from.
 struct TxResult {
@@ -117,6 +142,10 @@ impl Strategy for BlockStm {
         let n = block.transactions.len();
         if n == 0 {
             return Ok(Vec::new());
+        }
+        if threads <= 1 && self.single_thread_sequential {
+            stats.fallbacks += 1;
+            return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
         }
         let state_clear = block.fork.spec_id().is_enabled_in(SpecId::SPURIOUS_DRAGON);
         let shared = Shared {

@@ -20,6 +20,7 @@ use crate::state::{StateError, StateView};
 use alloy_primitives::{Address, B256, U256, map::HashMap};
 use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
+use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
 /// An exact state location. Equality is exact; the hash (below) only spreads locations over
@@ -84,6 +85,9 @@ enum Entry {
     Written(Write),
 }
 
+/// The writes of one execution (most transactions write a handful of locations).
+pub(crate) type Writes = SmallVec<[(Location, Write); 6]>;
+
 /// A value read, as recorded for validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
@@ -122,11 +126,12 @@ const SHARDS: usize = 256;
 #[derive(Default)]
 struct Slot {
     base: Option<Value>,
-    versions: Vec<(TxIdx, Entry)>,
+    /// Most locations are written once: the first version lives inline.
+    versions: SmallVec<[(TxIdx, Entry); 1]>,
     /// Indices (transactions) of the entries that are not deltas (full values, wipes, storage
     /// values and ESTIMATEs), sorted: a read finds the highest one below it by binary search
     /// instead of walking over what may be thousands of deltas to a hot account.
-    non_delta: Vec<TxIdx>,
+    non_delta: SmallVec<[TxIdx; 2]>,
 }
 
 impl Slot {
@@ -173,7 +178,7 @@ pub(crate) struct MvMemory {
     shards: Vec<Mutex<HashMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
     /// Locations each transaction's latest incarnation wrote.
-    last_written: Vec<Mutex<Vec<Location>>>,
+    last_written: Vec<Mutex<SmallVec<[Location; 4]>>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
     /// Set (before the entry is recorded) once any transaction wipes an account's storage.
@@ -203,7 +208,7 @@ impl MvMemory {
                 .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
             hasher: Default::default(),
-            last_written: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+            last_written: (0..n).map(|_| Mutex::new(SmallVec::new())).collect(),
             state_clear,
             any_wipe: Default::default(),
         }
@@ -215,7 +220,7 @@ impl MvMemory {
 
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
     /// Returns true if it wrote a location the previous incarnation did not.
-    pub(crate) fn record(&self, i: TxIdx, writes: Vec<(Location, Write)>) -> bool {
+    pub(crate) fn record(&self, i: TxIdx, writes: Writes) -> bool {
         let mut last = self.last_written[i].lock();
         for old in last.iter() {
             if !writes.iter().any(|(l, _)| l == old)
@@ -466,8 +471,14 @@ mod tests {
             [(U256::from(1), U256::from(5))],
         );
         let mv = MvMemory::new(5, true);
-        mv.record(1, vec![(Location::Account(a), Write::Delta(U256::from(3)))]);
-        mv.record(2, vec![(Location::Account(a), Write::Delta(U256::from(4)))]);
+        mv.record(
+            1,
+            smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(3)))],
+        );
+        mv.record(
+            2,
+            smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(4)))],
+        );
         assert_eq!(
             value(mv.read_account(a, 0, &base).unwrap()),
             Value::Account(Some((U256::from(10), 0, KECCAK_EMPTY)))
@@ -479,7 +490,7 @@ mod tests {
         // A wipe at 2 hides the base slot from 3 on; a later write at 3 is seen from 4 on.
         mv.record(
             2,
-            vec![
+            smallvec::smallvec![
                 (Location::Account(a), Write::Account(None)),
                 (Location::StorageWipe(a), Write::Wipe),
             ],
@@ -494,7 +505,7 @@ mod tests {
         );
         mv.record(
             3,
-            vec![(
+            smallvec::smallvec![(
                 Location::Storage(a, U256::from(1)),
                 Write::Storage(U256::from(8)),
             )],

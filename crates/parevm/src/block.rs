@@ -61,6 +61,24 @@ pub struct Block {
 }
 
 impl Block {
+    /// A block built by parevm itself (examples, workloads, tests) on mainnet's chain id: its
+    /// hash is the header's, blob parameters are the fork's defaults, and the block-level
+    /// operations run (there are no withdrawals or ommers).
+    pub fn synthetic(header: Header, fork: Fork, transactions: Vec<Transaction>) -> Block {
+        Block {
+            hash: header.hash_slow(),
+            header,
+            fork,
+            chain_id: 1,
+            blob_params: fork.blob_params(),
+            transactions,
+            withdrawals: Vec::new(),
+            ommers: Vec::new(),
+            unknown_ommers: 0,
+            system_operations: true,
+        }
+    }
+
     /// Fork and blob parameters of `header` on `chain`.
     pub fn fork_of(chain: &ChainSpec, header: &Header) -> (Fork, Option<BlobParams>) {
         let fork = chain.fork_at(header.number, header.timestamp);

@@ -5,7 +5,7 @@ use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, Bytes, U256, address, hex};
 use parevm::{
     Block, ExecError, StateView, Transaction,
-    chain::{BlobParams, Fork},
+    chain::Fork,
     execute_block,
     state::{AccountInfo, Bytecode, InMemoryState, StateError},
     strategy::{self, block_stm::BlockStm, sequential::Sequential},
@@ -181,21 +181,7 @@ fn build(spec: &Spec) -> (Block, InMemoryState) {
         parent_beacon_block_root: Some(B256::ZERO),
         ..Default::default()
     };
-    let block = Block {
-        hash: B256::ZERO,
-        header,
-        fork: spec.fork,
-        chain_id: 1,
-        blob_params: spec
-            .fork
-            .at_least(Fork::Cancun)
-            .then_some(BlobParams::CANCUN),
-        transactions,
-        withdrawals: vec![],
-        ommers: vec![],
-        unknown_ommers: 0,
-        system_operations: true,
-    };
+    let block = Block::synthetic(header, spec.fork, transactions);
     (block, state)
 }
 

@@ -16,7 +16,7 @@ use crate::{
     error::LoadError,
     execute_block,
     sources::{
-        json::{self, read_json},
+        json::{self},
         tx::from_envelope,
     },
     state::{BlockHashes, InMemoryState},
@@ -34,16 +34,9 @@ pub fn run_file(
     strategy: &dyn Strategy,
     threads: usize,
 ) -> Result<Vec<CaseResult>, LoadError> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let root = read_json(path)?;
-    let tests = root
-        .as_object()
-        .ok_or_else(|| LoadError::invalid(path, "expected an object of tests"))?;
+    let (file_name, tests) = super::read_tests(path)?;
     let mut results = Vec::new();
-    for (name, test) in tests {
+    for (name, test) in &tests {
         let label = format!("{file_name}::{name}");
         if let Some(why) = skip::file_skip_reason(path) {
             results.push(CaseResult {

@@ -63,6 +63,23 @@ impl Summary {
     }
 }
 
+/// Reads a test file: its name (for case labels) and its object of tests.
+pub(crate) fn read_tests(
+    path: &Path,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), crate::error::LoadError> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match crate::sources::json::read_json(path)? {
+        serde_json::Value::Object(tests) => Ok((file_name, tests)),
+        _ => Err(crate::error::LoadError::invalid(
+            path,
+            "expected an object of tests",
+        )),
+    }
+}
+
 /// All `.json` files under `path` (or `path` itself), sorted.
 pub fn json_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if path.is_file() {

@@ -11,7 +11,7 @@ use crate::{
     chain::{BlobParams, ChainSpec, Fork},
     error::{ExecError, LoadError},
     execute_block,
-    sources::json::{self, read_json},
+    sources::json::{self},
     state::{BlockHashes, Bytecode, InMemoryState},
     strategy::Strategy,
 };
@@ -31,16 +31,9 @@ pub fn run_file(
     strategy: &dyn Strategy,
     threads: usize,
 ) -> Result<Vec<CaseResult>, LoadError> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let root = read_json(path)?;
-    let tests = root
-        .as_object()
-        .ok_or_else(|| LoadError::invalid(path, "expected an object of tests"))?;
+    let (file_name, tests) = super::read_tests(path)?;
     let mut results = Vec::new();
-    for (name, test) in tests {
+    for (name, test) in &tests {
         let label = format!("{file_name}::{name}");
         if let Some(why) = skip::file_skip_reason(path) {
             // Count every case of the test, so that totals match the suite's case count.

@@ -6,7 +6,7 @@
 
 use crate::{
     block::{Block, Transaction},
-    chain::{BlobParams, Fork},
+    chain::Fork,
     output::Receipt,
     state::{Bytecode, InMemoryState},
 };
@@ -81,17 +81,6 @@ pub fn transfer_block(n: usize) -> (Block, InMemoryState) {
         parent_beacon_block_root: Some(B256::ZERO),
         ..Default::default()
     };
-    let block = Block {
-        hash: header.hash_slow(),
-        header,
-        fork: Fork::Cancun,
-        chain_id: 1,
-        blob_params: Some(BlobParams::CANCUN),
-        transactions,
-        withdrawals: vec![],
-        ommers: vec![],
-        unknown_ommers: 0,
-        system_operations: true,
-    };
+    let block = Block::synthetic(header, Fork::Cancun, transactions);
     (block, state)
 }

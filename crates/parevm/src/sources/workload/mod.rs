@@ -12,7 +12,7 @@ pub mod contracts;
 
 use crate::{
     block::{Block, Transaction},
-    chain::{BlobParams, Fork, MAINNET_CANCUN_TIME},
+    chain::{Fork, MAINNET_CANCUN_TIME},
     sources::example::address,
     state::{Bytecode, InMemoryState},
 };
@@ -390,17 +390,6 @@ pub fn generate(spec: &WorkloadSpec) -> (Block, InMemoryState) {
         parent_beacon_block_root: Some(B256::ZERO),
         ..Default::default()
     };
-    let block = Block {
-        hash: header.hash_slow(),
-        header,
-        fork: Fork::Cancun,
-        chain_id: 1,
-        blob_params: Some(BlobParams::CANCUN),
-        transactions: b.txs,
-        withdrawals: vec![],
-        ommers: vec![],
-        unknown_ommers: 0,
-        system_operations: true,
-    };
+    let block = Block::synthetic(header, Fork::Cancun, b.txs);
     (block, b.state)
 }

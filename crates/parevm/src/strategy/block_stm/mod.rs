@@ -151,7 +151,7 @@ impl Strategy for BlockStm {
         let shared = Shared {
             block,
             base: &*state,
-            mv: MvMemory::new(n, state_clear),
+            mv: MvMemory::new(n, state_clear, block.header.beneficiary),
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
@@ -309,7 +309,7 @@ fn execute(
         if let Some((to, value)) = lazy_credit {
             writes.push((Location::Account(to), Write::Delta(value)));
         }
-        if let Ok((out, fee)) = &result {
+        if let Ok((out, _)) = &result {
             for (address, change) in &out.changes {
                 writes.push((Location::Account(*address), Write::Account(change.info)));
                 if change.storage_cleared {
@@ -324,11 +324,9 @@ fn execute(
                     shared.new_code.write().insert(hash, code.clone());
                 }
             }
-            if let Some(fee) = fee {
-                writes.push((Location::Account(beneficiary), Write::Delta(*fee)));
-            }
         }
-        let wrote_new = shared.mv.record(i, writes);
+        let fee = result.as_ref().ok().and_then(|(_, fee)| *fee);
+        let wrote_new = shared.mv.record(i, writes, fee);
         *shared.results[i].lock() = Some(TxResult {
             result,
             reads,

@@ -181,11 +181,28 @@ pub(crate) struct MvMemory {
     last_written: Vec<Mutex<SmallVec<[Location; 4]>>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
+    /// The block's beneficiary, whose deferred fees live in `fees`, not in a shared slot.
+    beneficiary: Address,
+    /// Per transaction, the fee it deferred to the beneficiary. Keeping fees out of the
+    /// beneficiary's slot means transactions that never read the beneficiary never touch a
+    /// shared location; one that does read it sums the fees above the latest full value.
+    fees: Vec<Mutex<Fee>>,
     /// Set (before the entry is recorded) once any transaction wipes an account's storage.
     /// While unset, storage reads skip the wipe lookup. This is safe: a wipe recorded later is
     /// a write to a new location, after which every higher transaction is re-validated, and
     /// validation re-reads with the wipe taken into account.
     any_wipe: std::sync::atomic::AtomicBool,
+}
+
+/// A transaction's deferred fee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fee {
+    /// Not executed yet, or it paid no deferred fee.
+    None,
+    /// It deferred this fee (a zero fee is still a touch).
+    Deferred(U256),
+    /// Its incarnation was aborted: it probably defers a fee again.
+    Estimate,
 }
 
 /// Applies a balance delta (a touch when zero) to an account value, with EIP-161 semantics.
@@ -202,7 +219,7 @@ pub(crate) fn apply_delta(value: AccountValue, delta: U256, state_clear: bool) -
 }
 
 impl MvMemory {
-    pub(crate) fn new(n: usize, state_clear: bool) -> Self {
+    pub(crate) fn new(n: usize, state_clear: bool, beneficiary: Address) -> Self {
         MvMemory {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
@@ -210,6 +227,8 @@ impl MvMemory {
             hasher: Default::default(),
             last_written: (0..n).map(|_| Mutex::new(SmallVec::new())).collect(),
             state_clear,
+            beneficiary,
+            fees: (0..n).map(|_| Mutex::new(Fee::None)).collect(),
             any_wipe: Default::default(),
         }
     }
@@ -220,7 +239,13 @@ impl MvMemory {
 
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
     /// Returns true if it wrote a location the previous incarnation did not.
-    pub(crate) fn record(&self, i: TxIdx, writes: Writes) -> bool {
+    pub(crate) fn record(&self, i: TxIdx, writes: Writes, fee: Option<U256>) -> bool {
+        let fee_is_new = {
+            let mut slot = self.fees[i].lock();
+            let new = fee.is_some() && *slot == Fee::None;
+            *slot = fee.map_or(Fee::None, Fee::Deferred);
+            new
+        };
         let mut last = self.last_written[i].lock();
         for old in last.iter() {
             if !writes.iter().any(|(l, _)| l == old)
@@ -229,7 +254,7 @@ impl MvMemory {
                 slot.remove(i);
             }
         }
-        let wrote_new = writes.iter().any(|(l, _)| !last.contains(l));
+        let wrote_new = fee_is_new || writes.iter().any(|(l, _)| !last.contains(l));
         if writes
             .iter()
             .any(|(l, _)| matches!(l, Location::StorageWipe(_)))
@@ -251,6 +276,12 @@ impl MvMemory {
 
     /// Marks every location `i` wrote as ESTIMATE (its incarnation was aborted).
     pub(crate) fn convert_writes_to_estimates(&self, i: TxIdx) {
+        {
+            let mut fee = self.fees[i].lock();
+            if matches!(*fee, Fee::Deferred(_)) {
+                *fee = Fee::Estimate;
+            }
+        }
         for loc in self.last_written[i].lock().iter() {
             if let Some(slot) = self.shard(loc).lock().get_mut(loc) {
                 slot.insert(i, Entry::Estimate);
@@ -317,70 +348,75 @@ impl MvMemory {
         code_only: bool,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
-        let folded = {
+        // (value, transaction of the full value it starts from), or the deltas to fold onto
+        // the pre-block value when that is not cached yet.
+        let found: Result<(AccountValue, Option<TxIdx>), Vec<U256>> = {
             let shard = self.shard(&loc).lock();
-            let Some(slot) = shard.get(&loc) else {
-                drop(shard);
-                let v = base
-                    .account(address)?
-                    .map(|a| (a.balance, a.nonce, a.code_hash));
-                self.cache_base(loc, Value::Account(v));
-                return Ok(ReadResult::Value(Value::Account(v)));
-            };
-            let end = slot.versions.partition_point(|(j, _)| *j < i);
-            let below = &slot.versions[..end];
-            // The highest full value (or ESTIMATE) below `i`.
-            let start = slot.latest_non_delta_below(i);
-            if let Some(pos) = start
-                && let (j, Entry::Estimate) = &below[pos]
-            {
-                return Ok(ReadResult::Blocked(*j));
-            }
-            let initial = match start {
-                Some(pos) => match &below[pos].1 {
-                    Entry::Written(Write::Account(v)) => Some(*v),
-                    _ => unreachable!("start is a full value"),
-                },
-                None => match &slot.base {
-                    Some(Value::Account(v)) => Some(*v),
-                    _ => None,
-                },
-            };
-            match initial {
-                Some(v) if code_only => Ok(v),
-                Some(v) => {
-                    let from = start.map_or(0, |p| p + 1);
-                    Ok(below[from..].iter().fold(v, |acc, (_, e)| match e {
-                        Entry::Written(Write::Delta(d)) => apply_delta(acc, *d, self.state_clear),
-                        _ => acc,
-                    }))
-                }
-                // No full value and no cached base: fold once the base is read (below).
-                None => Err(if code_only {
-                    Vec::new()
-                } else {
-                    below
-                        .iter()
-                        .filter_map(|(_, e)| match e {
-                            Entry::Written(Write::Delta(d)) => Some(*d),
+            match shard.get(&loc) {
+                None => Err(Vec::new()),
+                Some(slot) => {
+                    let end = slot.versions.partition_point(|(j, _)| *j < i);
+                    let below = &slot.versions[..end];
+                    // The highest full value (or ESTIMATE) below `i`.
+                    let start = slot.latest_non_delta_below(i);
+                    if let Some(pos) = start
+                        && let (j, Entry::Estimate) = &below[pos]
+                    {
+                        return Ok(ReadResult::Blocked(*j));
+                    }
+                    let initial = match start {
+                        Some(pos) => match &below[pos].1 {
+                            Entry::Written(Write::Account(v)) => Some(*v),
+                            _ => unreachable!("start is a full value"),
+                        },
+                        None => match &slot.base {
+                            Some(Value::Account(v)) => Some(*v),
                             _ => None,
-                        })
-                        .collect()
-                }),
+                        },
+                    };
+                    let full_at = start.map(|p| below[p].0);
+                    let from = start.map_or(0, |p| p + 1);
+                    let deltas = below[from..].iter().filter_map(|(_, e)| match e {
+                        Entry::Written(Write::Delta(d)) => Some(*d),
+                        _ => None,
+                    });
+                    match initial {
+                        Some(v) if code_only => Ok((v, full_at)),
+                        Some(v) => Ok((
+                            deltas.fold(v, |acc, d| apply_delta(acc, d, self.state_clear)),
+                            full_at,
+                        )),
+                        None if code_only => Err(Vec::new()),
+                        None => Err(deltas.collect()),
+                    }
+                }
             }
         };
-        let value = match folded {
-            Ok(v) => v,
+        let (mut value, full_at) = match found {
+            Ok(found) => found,
             Err(deltas) => {
                 let v = base
                     .account(address)?
                     .map(|a| (a.balance, a.nonce, a.code_hash));
                 self.cache_base(loc, Value::Account(v));
-                deltas
-                    .into_iter()
-                    .fold(v, |acc, d| apply_delta(acc, d, self.state_clear))
+                (
+                    deltas
+                        .into_iter()
+                        .fold(v, |acc, d| apply_delta(acc, d, self.state_clear)),
+                    None,
+                )
             }
         };
+        if address == self.beneficiary && !code_only {
+            // The fees deferred between the latest full value and `i`, in block order.
+            for j in full_at.map_or(0, |p| p + 1)..i {
+                match *self.fees[j].lock() {
+                    Fee::None => {}
+                    Fee::Deferred(f) => value = apply_delta(value, f, self.state_clear),
+                    Fee::Estimate => return Ok(ReadResult::Blocked(j)),
+                }
+            }
+        }
         Ok(ReadResult::Value(Value::Account(value)))
     }
 
@@ -470,14 +506,16 @@ mod tests {
             Default::default(),
             [(U256::from(1), U256::from(5))],
         );
-        let mv = MvMemory::new(5, true);
+        let mv = MvMemory::new(5, true, Address::ZERO);
         mv.record(
             1,
             smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(3)))],
+            None,
         );
         mv.record(
             2,
             smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(4)))],
+            None,
         );
         assert_eq!(
             value(mv.read_account(a, 0, &base).unwrap()),
@@ -494,6 +532,7 @@ mod tests {
                 (Location::Account(a), Write::Account(None)),
                 (Location::StorageWipe(a), Write::Wipe),
             ],
+            None,
         );
         assert_eq!(
             value(mv.read_storage(a, U256::from(1), 2, &base).unwrap()),
@@ -509,6 +548,7 @@ mod tests {
                 Location::Storage(a, U256::from(1)),
                 Write::Storage(U256::from(8)),
             )],
+            None,
         );
         assert_eq!(
             value(mv.read_storage(a, U256::from(1), 4, &base).unwrap()),
@@ -520,6 +560,41 @@ mod tests {
             mv.read_storage(a, U256::from(1), 4, &base).unwrap(),
             ReadResult::Blocked(3)
         ));
+    }
+
+    #[test]
+    fn beneficiary_fees_sum_above_the_latest_full_value() {
+        let cb = address!("0x00000000000000000000000000000000000000cb");
+        let mut base = InMemoryState::new();
+        base.insert_account(cb, U256::from(100), 0, Default::default(), []);
+        let mv = MvMemory::new(6, true, cb);
+        mv.record(0, smallvec::smallvec![], Some(U256::from(1)));
+        mv.record(1, smallvec::smallvec![], Some(U256::from(2)));
+        // tx 2 read the beneficiary and wrote it in full (its fee was paid inside the EVM).
+        mv.record(
+            2,
+            smallvec::smallvec![(
+                Location::Account(cb),
+                Write::Account(Some((U256::from(500), 0, KECCAK_EMPTY)))
+            )],
+            None,
+        );
+        mv.record(3, smallvec::smallvec![], Some(U256::from(4)));
+        let at = |i| match value(mv.read_account(cb, i, &base).unwrap()) {
+            Value::Account(Some((b, _, _))) => b,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(0), U256::from(100));
+        assert_eq!(at(2), U256::from(103));
+        assert_eq!(at(3), U256::from(500));
+        assert_eq!(at(5), U256::from(504));
+        // An aborted fee payer blocks readers above it.
+        mv.convert_writes_to_estimates(3);
+        assert!(matches!(
+            mv.read_account(cb, 5, &base).unwrap(),
+            ReadResult::Blocked(3)
+        ));
+        assert_eq!(at(3), U256::from(500));
     }
 
     #[test]

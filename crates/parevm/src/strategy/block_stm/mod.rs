@@ -233,15 +233,22 @@ fn worker(shared: &Shared<'_>) {
         };
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
+        let mut idle = 0u32;
         while !shared.scheduler.done() {
             task = match task {
                 Some(Task::Execute(i, k)) => execute(shared, &mut exec, i, k),
                 Some(Task::Validate(i, k)) => validate(shared, i, k),
                 None => {
                     let next = shared.scheduler.next_task();
-                    if next.is_none() {
-                        // Nothing to do until another worker finishes: give the core away
-                        // (with more workers than cores, spinning would starve busy ones).
+                    if next.is_some() {
+                        idle = 0;
+                    } else if idle < 64 {
+                        // Work usually appears within microseconds: spin briefly ...
+                        idle += 1;
+                        std::hint::spin_loop();
+                    } else {
+                        // ... then give the core away (with more workers than cores,
+                        // spinning would starve the busy ones).
                         std::thread::yield_now();
                     }
                     next
@@ -354,7 +361,11 @@ fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
 
 /// The previous transaction of the same sender, for every transaction.
 fn previous_same_sender(block: &Block) -> Vec<Option<TxIdx>> {
-    let mut last: alloy_primitives::map::AddressHashMap<TxIdx> = Default::default();
+    let mut last: alloy_primitives::map::AddressHashMap<TxIdx> =
+        alloy_primitives::map::AddressHashMap::with_capacity_and_hasher(
+            block.transactions.len(),
+            Default::default(),
+        );
     block
         .transactions
         .iter()
@@ -377,7 +388,9 @@ fn finalize(
     let beneficiary = block.header.beneficiary;
     // Accounts credited lazily (the beneficiary and lazy transfer recipients): their value
     // just before each transaction is tracked through every transaction's changes.
-    let mut running: alloy_primitives::map::AddressHashMap<AccountValue> = Default::default();
+    let n = results.len();
+    let mut running: alloy_primitives::map::AddressHashMap<AccountValue> =
+        alloy_primitives::map::AddressHashMap::with_capacity_and_hasher(n, Default::default());
     let value_of = |a: alloy_primitives::Address,
                     running: &mut alloy_primitives::map::AddressHashMap<AccountValue>|
      -> Result<AccountValue, ExecError> {
@@ -390,7 +403,8 @@ fn finalize(
         running.insert(a, v);
         Ok(v)
     };
-    let mut lazy_accounts: alloy_primitives::map::AddressHashSet = Default::default();
+    let mut lazy_accounts: alloy_primitives::map::AddressHashSet =
+        alloy_primitives::map::AddressHashSet::with_capacity_and_hasher(n, Default::default());
     lazy_accounts.insert(beneficiary);
     lazy_accounts.extend(
         results

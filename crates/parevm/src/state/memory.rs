@@ -196,6 +196,10 @@ impl StateView for InMemoryState {
             .unwrap_or_default())
     }
 
+    fn reads_are_cheap(&self) -> bool {
+        true
+    }
+
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         if let Some(h) = self.block_hashes.get(&number) {
             return Ok(*h);

@@ -60,6 +60,13 @@ pub trait StateView: Send + Sync {
 
     /// The hash of block `number`, as read by the BLOCKHASH opcode.
     fn block_hash(&self, number: u64) -> Result<B256, StateError>;
+
+    /// True when reads are in-memory lookups. Strategies may then re-read instead of caching
+    /// what they read (a cache costs more than such a read); a store on disk or across a
+    /// network keeps the default, `false`.
+    fn reads_are_cheap(&self) -> bool {
+        false
+    }
 }
 
 impl<T: StateView + ?Sized> StateView for &T {
@@ -74,6 +81,9 @@ impl<T: StateView + ?Sized> StateView for &T {
     }
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         (**self).block_hash(number)
+    }
+    fn reads_are_cheap(&self) -> bool {
+        (**self).reads_are_cheap()
     }
 }
 

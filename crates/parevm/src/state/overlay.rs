@@ -135,6 +135,10 @@ impl StateView for Overlay<'_> {
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         self.base.block_hash(number)
     }
+
+    fn reads_are_cheap(&self) -> bool {
+        self.base.reads_are_cheap()
+    }
 }
 
 #[cfg(test)]

@@ -151,7 +151,12 @@ impl Strategy for BlockStm {
         let shared = Shared {
             block,
             base: &*state,
-            mv: MvMemory::new(n, state_clear, block.header.beneficiary),
+            mv: MvMemory::new(
+                n,
+                state_clear,
+                block.header.beneficiary,
+                !state.reads_are_cheap(),
+            ),
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),

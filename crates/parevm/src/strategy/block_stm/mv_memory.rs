@@ -181,6 +181,8 @@ pub(crate) struct MvMemory {
     last_written: Vec<Mutex<SmallVec<[Location; 4]>>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
+    /// Whether pre-block values are cached (the base is slow to read).
+    cache_reads: bool,
     /// The block's beneficiary, whose deferred fees live in `fees`, not in a shared slot.
     beneficiary: Address,
     /// Per transaction, the fee it deferred to the beneficiary. Keeping fees out of the
@@ -219,7 +221,12 @@ pub(crate) fn apply_delta(value: AccountValue, delta: U256, state_clear: bool) -
 }
 
 impl MvMemory {
-    pub(crate) fn new(n: usize, state_clear: bool, beneficiary: Address) -> Self {
+    pub(crate) fn new(
+        n: usize,
+        state_clear: bool,
+        beneficiary: Address,
+        cache_reads: bool,
+    ) -> Self {
         MvMemory {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
@@ -227,6 +234,7 @@ impl MvMemory {
             hasher: Default::default(),
             last_written: (0..n).map(|_| Mutex::new(SmallVec::new())).collect(),
             state_clear,
+            cache_reads,
             beneficiary,
             fees: (0..n).map(|_| Mutex::new(Fee::None)).collect(),
             any_wipe: Default::default(),
@@ -289,8 +297,12 @@ impl MvMemory {
         }
     }
 
-    /// Caches the pre-block value of `loc` (first reader wins; all read the same value).
+    /// Caches the pre-block value of `loc` (first reader wins; all read the same value),
+    /// unless the base is cheap to read again.
     fn cache_base(&self, loc: Location, v: Value) {
+        if !self.cache_reads {
+            return;
+        }
         let mut shard = self.shard(&loc).lock();
         let slot = shard.entry(loc).or_default();
         if slot.base.is_none() {
@@ -506,7 +518,7 @@ mod tests {
             Default::default(),
             [(U256::from(1), U256::from(5))],
         );
-        let mv = MvMemory::new(5, true, Address::ZERO);
+        let mv = MvMemory::new(5, true, Address::ZERO, true);
         mv.record(
             1,
             smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(3)))],
@@ -567,7 +579,7 @@ mod tests {
         let cb = address!("0x00000000000000000000000000000000000000cb");
         let mut base = InMemoryState::new();
         base.insert_account(cb, U256::from(100), 0, Default::default(), []);
-        let mv = MvMemory::new(6, true, cb);
+        let mv = MvMemory::new(6, true, cb, true);
         mv.record(0, smallvec::smallvec![], Some(U256::from(1)));
         mv.record(1, smallvec::smallvec![], Some(U256::from(2)));
         // tx 2 read the beneficiary and wrote it in full (its fee was paid inside the EVM).

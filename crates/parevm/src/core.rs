@@ -298,21 +298,17 @@ pub fn post_block(
     if !block.system_operations {
         return Ok((all, Vec::new()));
     }
+    let state_clear = block.fork.at_least(Fork::SpuriousDragon);
     let mut credit = |state: &mut crate::state::Overlay<'_>, to: Address, amount: U256| {
-        let mut one = StateChanges::new();
-        if amount.is_zero() && block.fork.at_least(Fork::SpuriousDragon) {
-            // A zero credit only touches the account: EIP-161 deletes it if it is empty.
-            let empty = state.account(to)?.is_some_and(|a| a.is_empty());
-            if !empty {
-                return Ok::<_, ExecError>(());
-            }
-            one.insert(to, crate::state::AccountChange::deleted());
+        let before = state
+            .account(to)?
+            .map(|a| (a.balance, a.nonce, a.code_hash));
+        if let Some(change) = changes::credit_change(before, amount, state_clear) {
+            let one = StateChanges::from([(to, change)]);
             state.apply(&one);
-        } else {
-            one.insert(to, state.credit(to, amount)?);
+            changes::merge_into(&mut all, &one);
         }
-        changes::merge_into(&mut all, &one);
-        Ok(())
+        Ok::<_, ExecError>(())
     };
     {
         if let Some(reward) = block.fork.block_reward() {

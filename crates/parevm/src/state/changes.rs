@@ -122,3 +122,75 @@ pub fn merge_into(earlier: &mut StateChanges, later: &StateChanges) {
         }
     }
 }
+
+/// Balance, nonce and code hash of an account; `None` when it does not exist.
+pub type AccountValue = Option<(U256, u64, B256)>;
+
+/// An account after `amount` is added to its balance, as revm's balance increment followed by
+/// the end-of-transaction EIP-161 rules leaves it: a credit always touches the account, so from
+/// Spurious Dragon a touched account left empty is deleted and a missing one credited zero stays
+/// missing; before it, a zero credit materialises a missing account as an empty one.
+pub fn apply_credit(value: AccountValue, amount: U256, state_clear: bool) -> AccountValue {
+    let after = match value {
+        Some((balance, nonce, code)) => Some((balance.saturating_add(amount), nonce, code)),
+        None if !amount.is_zero() || !state_clear => Some((amount, 0, KECCAK_EMPTY)),
+        None => None,
+    };
+    match after {
+        Some((b, 0, code)) if state_clear && b.is_zero() && code == KECCAK_EMPTY => None,
+        other => other,
+    }
+}
+
+/// The change crediting `amount` makes to an account that was `before` and that nothing else
+/// touched (a fee, a reward, a withdrawal, a plain transfer's recipient), or `None` when the
+/// credit leaves the state as it was.
+pub fn credit_change(
+    before: AccountValue,
+    amount: U256,
+    state_clear: bool,
+) -> Option<AccountChange> {
+    let after = apply_credit(before, amount, state_clear);
+    match (before, after) {
+        (Some(_), None) => Some(AccountChange::deleted()),
+        (None, None) => None,
+        (Some(b), Some(a)) if a == b => None,
+        // A credit to a missing account creates it; a zero one (before EIP-161) materialises it
+        // as a created empty account, as revm marks it.
+        (b, Some(a)) => Some(AccountChange {
+            info: Some(a),
+            storage_cleared: b.is_none() && amount.is_zero(),
+            ..Default::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_touch_semantics() {
+        let empty = Some((U256::ZERO, 0, KECCAK_EMPTY));
+        assert_eq!(apply_credit(None, U256::ZERO, true), None);
+        assert_eq!(apply_credit(None, U256::ZERO, false), empty);
+        assert_eq!(apply_credit(empty, U256::ZERO, true), None);
+        assert_eq!(
+            apply_credit(Some((U256::ZERO, 1, KECCAK_EMPTY)), U256::from(2), true),
+            Some((U256::from(2), 1, KECCAK_EMPTY))
+        );
+        assert_eq!(credit_change(None, U256::ZERO, true), None);
+        assert_eq!(
+            credit_change(empty, U256::ZERO, true),
+            Some(AccountChange::deleted())
+        );
+        assert_eq!(
+            credit_change(Some((U256::from(5), 1, KECCAK_EMPTY)), U256::ZERO, true),
+            None
+        );
+        let created = credit_change(None, U256::ZERO, false).unwrap();
+        assert!(created.storage_cleared && created.info == empty);
+        let paid = credit_change(None, U256::from(3), true).unwrap();
+        assert!(!paid.storage_cleared && paid.balance() == U256::from(3));
+    }
+}

@@ -74,21 +74,6 @@ impl<'a> Overlay<'a> {
             .storage
             .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
     }
-
-    /// Adds `delta` to the balance of `address` (rewards, withdrawals), returning the change.
-    pub fn credit(&mut self, address: Address, delta: U256) -> Result<AccountChange, StateError> {
-        let current = self.account(address)?;
-        let (balance, nonce, code_hash) = match &current {
-            Some(info) => (info.balance, info.nonce, info.code_hash),
-            None => (U256::ZERO, 0, KECCAK_EMPTY),
-        };
-        let change = AccountChange {
-            info: Some((balance.saturating_add(delta), nonce, code_hash)),
-            ..Default::default()
-        };
-        self.apply_one(address, &change);
-        Ok(change)
-    }
 }
 
 impl StateView for Overlay<'_> {
@@ -165,8 +150,13 @@ mod tests {
         o.apply(&ch);
         assert_eq!(o.account(a).unwrap(), None);
         assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::ZERO);
-        let credit = o.credit(a, U256::from(7)).unwrap();
+        let before = o
+            .account(a)
+            .unwrap()
+            .map(|i| (i.balance, i.nonce, i.code_hash));
+        let credit = crate::state::changes::credit_change(before, U256::from(7), true).unwrap();
         assert_eq!(credit.balance(), U256::from(7));
+        o.apply(&StateChanges::from([(a, credit)]));
         assert_eq!(o.account(a).unwrap().unwrap().balance, U256::from(7));
         // Recreated account keeps the cleared storage.
         assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::ZERO);

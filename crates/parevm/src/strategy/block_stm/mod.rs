@@ -33,15 +33,16 @@ mod scheduler;
 mod view;
 
 use super::Strategy;
+use crate::state::changes::credit_change;
 use crate::{
     block::Block,
     core::{TxExecutor, check_block_limits},
     error::{ExecError, panic_message},
     output::{ExecStats, TxOutput},
-    state::{AccountChange, Overlay, StateView},
+    state::{Overlay, StateView},
 };
 use alloy_primitives::U256;
-use mv_memory::{AccountValue, Location, MvMemory, Value, Write, apply_delta};
+use mv_memory::{AccountValue, Location, MvMemory, Value, Write};
 use parking_lot::Mutex;
 use revm::primitives::hardfork::SpecId;
 use scheduler::{Incarnation, Scheduler, Task, TxIdx};
@@ -432,14 +433,14 @@ fn finalize(
         // A lazy transfer credits its recipient during execution, before the fee is paid.
         if let Some((to, value)) = r.lazy_credit {
             let before = value_of(to, &mut running)?;
-            if let Some(change) = credit(before, value, state_clear) {
+            if let Some(change) = credit_change(before, value, state_clear) {
                 running.insert(to, change.info);
                 out.changes.insert(to, change);
             }
         }
         if let Some(fee) = fee {
             let before = value_of(beneficiary, &mut running)?;
-            if let Some(change) = credit(before, fee, state_clear) {
+            if let Some(change) = credit_change(before, fee, state_clear) {
                 running.insert(beneficiary, change.info);
                 out.changes.insert(beneficiary, change);
             }
@@ -450,22 +451,4 @@ fn finalize(
         outputs.push(out);
     }
     Ok(outputs)
-}
-
-/// The change revm makes when it credits `amount` to an account that was `before` and was not
-/// otherwise touched by the transaction.
-fn credit(before: AccountValue, amount: U256, state_clear: bool) -> Option<AccountChange> {
-    let after = apply_delta(before, amount, state_clear);
-    match (before, after) {
-        (Some(_), None) => Some(AccountChange::deleted()),
-        (None, None) => None,
-        (Some(b), Some(a)) if a == b => None,
-        // A credit to a missing account creates it; a zero one (pre-EIP-161) materialises it
-        // as a created empty account.
-        (b, Some(a)) => Some(AccountChange {
-            info: Some(a),
-            storage_cleared: b.is_none() && amount.is_zero(),
-            ..Default::default()
-        }),
-    }
 }

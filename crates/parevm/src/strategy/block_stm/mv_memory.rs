@@ -17,7 +17,7 @@
 
 use super::scheduler::TxIdx;
 use crate::state::{StateError, StateView};
-use alloy_primitives::{Address, B256, U256, map::HashMap};
+use alloy_primitives::{Address, U256, map::HashMap};
 use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
 use smallvec::SmallVec;
@@ -63,8 +63,8 @@ impl std::hash::Hash for Location {
     }
 }
 
-/// Balance, nonce, code hash; `None` for a missing account.
-pub(crate) type AccountValue = Option<(U256, u64, B256)>;
+pub(crate) use crate::state::changes::AccountValue;
+use crate::state::changes::apply_credit;
 
 /// What a transaction wrote at a location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,19 +205,6 @@ enum Fee {
     Deferred(U256),
     /// Its incarnation was aborted: it probably defers a fee again.
     Estimate,
-}
-
-/// Applies a balance delta (a touch when zero) to an account value, with EIP-161 semantics.
-pub(crate) fn apply_delta(value: AccountValue, delta: U256, state_clear: bool) -> AccountValue {
-    let after = match value {
-        Some((balance, nonce, code)) => Some((balance.saturating_add(delta), nonce, code)),
-        None if !delta.is_zero() || !state_clear => Some((delta, 0, KECCAK_EMPTY)),
-        None => None,
-    };
-    match after {
-        Some((b, 0, code)) if state_clear && b.is_zero() && code == KECCAK_EMPTY => None,
-        other => other,
-    }
 }
 
 impl MvMemory {
@@ -395,7 +382,7 @@ impl MvMemory {
                     match initial {
                         Some(v) if code_only => Ok((v, full_at)),
                         Some(v) => Ok((
-                            deltas.fold(v, |acc, d| apply_delta(acc, d, self.state_clear)),
+                            deltas.fold(v, |acc, d| apply_credit(acc, d, self.state_clear)),
                             full_at,
                         )),
                         None if code_only => Err(Vec::new()),
@@ -414,7 +401,7 @@ impl MvMemory {
                 (
                     deltas
                         .into_iter()
-                        .fold(v, |acc, d| apply_delta(acc, d, self.state_clear)),
+                        .fold(v, |acc, d| apply_credit(acc, d, self.state_clear)),
                     None,
                 )
             }
@@ -424,7 +411,7 @@ impl MvMemory {
             for j in full_at.map_or(0, |p| p + 1)..i {
                 match *self.fees[j].lock() {
                     Fee::None => {}
-                    Fee::Deferred(f) => value = apply_delta(value, f, self.state_clear),
+                    Fee::Deferred(f) => value = apply_credit(value, f, self.state_clear),
                     Fee::Estimate => return Ok(ReadResult::Blocked(j)),
                 }
             }
@@ -607,23 +594,5 @@ mod tests {
             ReadResult::Blocked(3)
         ));
         assert_eq!(at(3), U256::from(500));
-    }
-
-    #[test]
-    fn delta_touch_semantics() {
-        let empty = None;
-        assert_eq!(apply_delta(empty, U256::ZERO, true), None);
-        assert_eq!(
-            apply_delta(empty, U256::ZERO, false),
-            Some((U256::ZERO, 0, KECCAK_EMPTY))
-        );
-        assert_eq!(
-            apply_delta(Some((U256::ZERO, 0, KECCAK_EMPTY)), U256::ZERO, true),
-            None
-        );
-        assert_eq!(
-            apply_delta(Some((U256::ZERO, 1, KECCAK_EMPTY)), U256::from(2), true),
-            Some((U256::from(2), 1, KECCAK_EMPTY))
-        );
     }
 }

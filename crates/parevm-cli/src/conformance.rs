@@ -17,12 +17,8 @@ pub(crate) struct SuiteArgs {
     /// Test files or folders of test files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Strategy name, or `all` for every registered strategy.
-    #[arg(long, default_value = "sequential")]
-    strategy: String,
-    /// Worker threads of the strategy (files also run in parallel, one per core).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[command(flatten)]
+    run: crate::replay::RunArgs,
     /// Write every case's verdict to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -36,7 +32,7 @@ pub(crate) enum Suite {
 }
 
 pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
-    let strategies = match strategies(&args.strategy) {
+    let strategies = match strategies(&args.run.strategy) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -68,7 +64,7 @@ pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
         let per_file: Vec<(PathBuf, Result<Vec<CaseResult>, LoadError>)> = files
             .par_iter()
             .map(|f| {
-                let r = run_file(suite, f, *strategy, args.threads);
+                let r = run_file(suite, f, *strategy, args.run.threads);
                 bar.inc(1);
                 (f.clone(), r)
             })

@@ -15,15 +15,22 @@ pub(crate) struct ReplayArgs {
     /// Block folders, or folders of block folders.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Strategy name, or `all` to run every registered strategy and compare each with sequential.
-    #[arg(long, default_value = "sequential")]
-    strategy: String,
-    /// Worker threads for parallel strategies.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    #[command(flatten)]
+    run: RunArgs,
     /// Print one JSON object per block (with execution statistics) instead of text lines.
     #[arg(long)]
     json: bool,
+}
+
+/// `--strategy` and `--threads`, shared by the commands that execute blocks.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Strategy name, or `all` to run every registered strategy and compare each with sequential.
+    #[arg(long, default_value = "sequential")]
+    pub(crate) strategy: String,
+    /// Worker threads of the strategy.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
 }
 
 /// Resolves `--strategy`.
@@ -40,7 +47,7 @@ pub(crate) fn strategies(name: &str) -> Result<Vec<&'static dyn Strategy>, Strin
 }
 
 pub(crate) fn run(args: ReplayArgs) -> ExitCode {
-    let strategies = match strategies(&args.strategy) {
+    let strategies = match strategies(&args.run.strategy) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -69,7 +76,7 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
                     continue;
                 }
             };
-            let verdicts = check_block(&block, &state, &strategies, args.threads);
+            let verdicts = check_block(&block, &state, &strategies, args.run.threads);
             let ok = verdicts.iter().all(|v| v.passed);
             if ok {
                 passed += 1

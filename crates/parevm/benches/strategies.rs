@@ -15,6 +15,15 @@ use parevm::{
 };
 use std::time::Duration;
 
+/// The same allocator set-up as the `parevm` binary, so that figures are comparable.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn configure_allocator() {
+    // SAFETY: sets mimalloc's integer option `purge_delay` (15) to "never return memory".
+    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
+}
+
 fn configs() -> Vec<(&'static dyn parevm::Strategy, usize)> {
     strategy::registry()
         .into_iter()
@@ -29,6 +38,7 @@ fn configs() -> Vec<(&'static dyn parevm::Strategy, usize)> {
 }
 
 fn mainnet(c: &mut Criterion) {
+    configure_allocator();
     let Some(fixtures) = fixtures_dir() else {
         eprintln!("mainnet bench: SKIPPED: fixtures folder not found");
         return;
@@ -50,6 +60,7 @@ fn mainnet(c: &mut Criterion) {
 }
 
 fn workloads(c: &mut Criterion) {
+    configure_allocator();
     let mut group = c.benchmark_group("workloads");
     group
         .sample_size(10)

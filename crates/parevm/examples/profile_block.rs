@@ -1,26 +1,44 @@
 //! Executes one block many times with one strategy (for profilers).
 //!
-//! `profile_block <block folder | workload name> [strategy] [threads] [iterations]`
+//! `profile_block <block folder | workload name> [strategy] [threads] [iterations] [gas]`
 
 use parevm::sources::workload::{self, WorkloadKind, WorkloadSpec};
 
+/// The same allocator set-up as the `parevm` binary, so that figures are comparable.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn configure_allocator() {
+    // SAFETY: sets mimalloc's integer option `purge_delay` (15) to "never return memory".
+    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
+}
+
 fn main() {
+    configure_allocator();
     let args: Vec<String> = std::env::args().collect();
     let what = args
         .get(1)
         .expect("usage: profile_block <block folder | workload> [strategy] [threads] [iterations]");
-    let strategy = parevm::strategy::by_name(args.get(2).map_or("sequential", |s| s.as_str()))
-        .expect("strategy");
+    let name = args.get(2).map_or("sequential", |s| s.as_str());
+    // `block-stm-speculative`: Block-STM's machinery even on one thread (its pure overhead).
+    let strategy: &dyn parevm::strategy::Strategy = if name == "block-stm-speculative" {
+        &parevm::strategy::block_stm::BlockStm::ALWAYS_SPECULATIVE
+    } else {
+        parevm::strategy::by_name(name).expect("strategy")
+    };
     let threads: usize = args.get(3).map_or(1, |s| s.parse().expect("threads"));
     let iters: usize = args.get(4).map_or(200, |s| s.parse().expect("iterations"));
+    let gas: u64 = args.get(5).map_or(30_000_000, |s| s.parse().expect("gas"));
     let (block, state) = match WorkloadKind::parse(what) {
-        Some(kind) => workload::generate(&WorkloadSpec::new(kind, 30_000_000)),
+        Some(kind) => workload::generate(&WorkloadSpec::new(kind, gas)),
         None => parevm::sources::rpc::BlockFolder { dir: what.into() }
             .load(&parevm::ChainSpec::mainnet())
             .expect("load"),
     };
+    let start = std::time::Instant::now();
     for _ in 0..iters {
         let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
         std::hint::black_box(out);
     }
+    eprintln!("{:?} per block", start.elapsed() / iters as u32);
 }

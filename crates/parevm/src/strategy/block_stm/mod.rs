@@ -28,21 +28,21 @@
 //! worker in block order only ever reads final values, so there is nothing to speculate
 //! on); `fallbacks` counts it. [`BlockStm::ALWAYS_SPECULATIVE`] disables the rule.
 
+mod finalize;
 mod mv_memory;
 mod scheduler;
 mod view;
 
 use super::Strategy;
-use crate::state::changes::credit_change;
 use crate::{
     block::Block,
-    core::{TxExecutor, check_block_limits},
+    core::TxExecutor,
     error::{ExecError, panic_message},
     output::{ExecStats, TxOutput},
     state::{Overlay, StateView},
 };
 use alloy_primitives::U256;
-use mv_memory::{AccountValue, Location, MvMemory, Value, Write};
+use mv_memory::{Location, MvMemory, Value, Write};
 use parking_lot::Mutex;
 use revm::primitives::hardfork::SpecId;
 use scheduler::{Incarnation, Scheduler, Task, TxIdx};
@@ -103,12 +103,31 @@ fn lazy_recipient(
         .then_some(to)
 }
 
+/// Statistics of the whole run, summed from each worker's [`Local`] counts when it stops.
 #[derive(Default)]
 struct Counters {
     executions: AtomicU64,
     validations: AtomicU64,
     aborts: AtomicU64,
     suspensions: AtomicU64,
+}
+
+/// One worker's counts (kept private so that counting costs no shared cache line per task).
+#[derive(Default)]
+struct Local {
+    executions: u64,
+    validations: u64,
+    aborts: u64,
+    suspensions: u64,
+}
+
+impl Counters {
+    fn add(&self, l: &Local) {
+        self.executions.fetch_add(l.executions, Relaxed);
+        self.validations.fetch_add(l.validations, Relaxed);
+        self.aborts.fetch_add(l.aborts, Relaxed);
+        self.suspensions.fetch_add(l.suspensions, Relaxed);
+    }
 }
 
 struct Shared<'a> {
@@ -190,11 +209,11 @@ impl Strategy for BlockStm {
         stats.aborts = c.aborts.load(Relaxed);
         stats.suspensions = c.suspensions.load(Relaxed);
         let Shared { results, mv, .. } = shared;
-        let results: Vec<Option<TxResult>> = results.into_iter().map(Mutex::into_inner).collect();
         // Freed here, inside the measured time: freeing on a background thread would only
         // move the work into whatever runs next (in a benchmark, the next strategy's run).
-        let outputs = finalize(block, &*state, &mv, results, state_clear)?;
+        let outputs = finalize::finalize(block, &*state, &mv, results, state_clear, threads)?;
         drop(mv);
+
         if crate::core::needs_post_transaction_state(block) {
             for out in &outputs {
                 state.apply(&out.changes);
@@ -240,10 +259,11 @@ fn worker(shared: &Shared<'_>) {
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
+        let mut local = Local::default();
         while !shared.scheduler.done() {
             task = match task {
-                Some(Task::Execute(i, k)) => execute(shared, &mut exec, i, k),
-                Some(Task::Validate(i, k)) => validate(shared, i, k),
+                Some(Task::Execute(i, k)) => execute(shared, &mut exec, &mut local, i, k),
+                Some(Task::Validate(i, k)) => validate(shared, &mut local, i, k),
                 None => {
                     let next = shared.scheduler.next_task();
                     if next.is_some() {
@@ -261,6 +281,7 @@ fn worker(shared: &Shared<'_>) {
                 }
             };
         }
+        shared.counters.add(&local);
     }));
     if let Err(payload) = run {
         shared
@@ -274,6 +295,7 @@ fn worker(shared: &Shared<'_>) {
 fn execute(
     shared: &Shared<'_>,
     exec: &mut TxExecutor<TxView<'_>>,
+    local: &mut Local,
     i: TxIdx,
     k: Incarnation,
 ) -> Option<Task> {
@@ -286,16 +308,16 @@ fn execute(
         && !shared.scheduler.is_executed(j)
         && shared.scheduler.add_dependency(i, j)
     {
-        shared.counters.suspensions.fetch_add(1, Relaxed);
+        local.suspensions += 1;
         return None;
     }
     loop {
         exec.db_mut().reset(i, lazy);
-        shared.counters.executions.fetch_add(1, Relaxed);
+        local.executions += 1;
         let mut result = exec.execute_deferring_fee(i, tx, 0);
         let view = exec.db_mut();
         if let Some(blocking) = view.blocked.take() {
-            shared.counters.suspensions.fetch_add(1, Relaxed);
+            local.suspensions += 1;
             if shared.scheduler.add_dependency(i, blocking) {
                 return None;
             }
@@ -349,17 +371,19 @@ fn execute(
     }
 }
 
-fn validate(shared: &Shared<'_>, i: TxIdx, k: Incarnation) -> Option<Task> {
-    shared.counters.validations.fetch_add(1, Relaxed);
+fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {
+    local.validations += 1;
     let valid = match &*shared.results[i].lock() {
         None => false,
         Some(r) => r.reads.iter().all(|(loc, seen)| {
-            matches!(shared.mv.reread(loc, seen, i, shared.base), Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
+            shared.mv.never_written(loc)
+                || matches!(shared.mv.reread(loc, seen, i, shared.base),
+                    Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
         }),
     };
     let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
     if aborted {
-        shared.counters.aborts.fetch_add(1, Relaxed);
+        local.aborts += 1;
         shared.mv.convert_writes_to_estimates(i);
     }
     shared.scheduler.finish_validation(i, aborted)
@@ -378,77 +402,4 @@ fn previous_same_sender(block: &Block) -> Vec<Option<TxIdx>> {
         .enumerate()
         .map(|(i, tx)| last.insert(tx.env.caller, i))
         .collect()
-}
-
-/// Turns the validated results into the block's outputs, in order: enforces the block limits,
-/// fixes cumulative gas, and folds each deferred fee into its transaction's changes exactly as
-/// revm would have credited it (EIP-161 touch rules included). Returns the first error in
-/// block order, as sequential execution would.
-fn finalize(
-    block: &Block,
-    base: &dyn StateView,
-    mv: &MvMemory,
-    results: Vec<Option<TxResult>>,
-    state_clear: bool,
-) -> Result<Vec<TxOutput>, ExecError> {
-    let beneficiary = block.header.beneficiary;
-    // Accounts credited lazily (the beneficiary and lazy transfer recipients): their value
-    // just before each transaction is tracked through every transaction's changes.
-    let n = results.len();
-    let mut running: alloy_primitives::map::AddressHashMap<AccountValue> =
-        alloy_primitives::map::AddressHashMap::with_capacity_and_hasher(n, Default::default());
-    let value_of = |a: alloy_primitives::Address,
-                    running: &mut alloy_primitives::map::AddressHashMap<AccountValue>|
-     -> Result<AccountValue, ExecError> {
-        if let Some(v) = running.get(&a) {
-            return Ok(*v);
-        }
-        // Pre-block values were cached when transactions read them: no second trip to a
-        // possibly slow store on this serial path.
-        let v = mv.base_account(a, base)?;
-        running.insert(a, v);
-        Ok(v)
-    };
-    let mut lazy_accounts: alloy_primitives::map::AddressHashSet =
-        alloy_primitives::map::AddressHashSet::with_capacity_and_hasher(n, Default::default());
-    lazy_accounts.insert(beneficiary);
-    lazy_accounts.extend(
-        results
-            .iter()
-            .flatten()
-            .filter_map(|r| r.lazy_credit.map(|(a, _)| a)),
-    );
-    let mut outputs = Vec::with_capacity(results.len());
-    let (mut gas, mut blob_gas) = (0u64, 0u64);
-    for (i, r) in results.into_iter().enumerate() {
-        check_block_limits(block, i, gas, blob_gas)?;
-        let r =
-            r.ok_or_else(|| ExecError::Evm(format!("block-stm: transaction {i} has no result")))?;
-        let (mut out, fee) = r.result?;
-        for (a, change) in &out.changes {
-            if lazy_accounts.contains(a) {
-                running.insert(*a, change.info);
-            }
-        }
-        // A lazy transfer credits its recipient during execution, before the fee is paid.
-        if let Some((to, value)) = r.lazy_credit {
-            let before = value_of(to, &mut running)?;
-            if let Some(change) = credit_change(before, value, state_clear) {
-                running.insert(to, change.info);
-                out.changes.insert(to, change);
-            }
-        }
-        if let Some(fee) = fee {
-            let before = value_of(beneficiary, &mut running)?;
-            if let Some(change) = credit_change(before, fee, state_clear) {
-                running.insert(beneficiary, change.info);
-                out.changes.insert(beneficiary, change);
-            }
-        }
-        gas += out.gas_used;
-        blob_gas += out.blob_gas_used;
-        out.receipt.cumulative_gas_used = gas;
-        outputs.push(out);
-    }
-    Ok(outputs)
 }

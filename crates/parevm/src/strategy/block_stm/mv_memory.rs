@@ -120,6 +120,12 @@ pub(crate) enum ReadResult {
 
 const SHARDS: usize = 256;
 
+/// Bits of the written-locations filter for a block of `n` transactions: a power of two,
+/// about 32 per transaction, at least 4096.
+fn filter_bits(n: usize) -> usize {
+    (n * 32).next_power_of_two().max(4096)
+}
+
 /// Everything known about one location: the pre-block value once read (so validation and
 /// later readers never go back to a possibly slow store), and the writes by transaction index,
 /// sorted (transactions mostly finish in order, so inserts are mostly appends).
@@ -194,6 +200,15 @@ pub(crate) struct MvMemory {
     /// a write to a new location, after which every higher transaction is re-validated, and
     /// validation re-reads with the wipe taken into account.
     any_wipe: std::sync::atomic::AtomicBool,
+    /// A one-hash Bloom filter of every location any incarnation ever wrote: bit
+    /// `(hash >> 8) & mask` is set before the write is recorded and never cleared. A clear bit
+    /// proves that nothing was ever written there, so the value is the pre-block value: reads
+    /// then skip the shard lookup, and validation of a read accepts it without re-reading
+    /// (a clear bit now means it was clear when the read happened too, so the read came from
+    /// the pre-block state, which does not change). A set bit only means "look it up". The
+    /// beneficiary's account is never decided by the filter (its fees live in `fees`).
+    written: Box<[std::sync::atomic::AtomicU64]>,
+    written_mask: u64,
 }
 
 /// A transaction's deferred fee.
@@ -215,8 +230,15 @@ impl MvMemory {
         cache_reads: bool,
     ) -> Self {
         MvMemory {
+            // Sized for about three written locations per transaction, so that shards do not
+            // rehash while workers hold their locks.
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
+                .map(|_| {
+                    Mutex::new(HashMap::with_capacity_and_hasher(
+                        n * 3 / SHARDS,
+                        Default::default(),
+                    ))
+                })
                 .collect(),
             hasher: Default::default(),
             last_written: (0..n).map(|_| Mutex::new(SmallVec::new())).collect(),
@@ -225,11 +247,53 @@ impl MvMemory {
             beneficiary,
             fees: (0..n).map(|_| Mutex::new(Fee::None)).collect(),
             any_wipe: Default::default(),
+            // About 32 bits per transaction (a few writes each): a few percent false positives.
+            written: (0..filter_bits(n) / 64)
+                .map(|_| Default::default())
+                .collect(),
+            written_mask: filter_bits(n) as u64 - 1,
         }
     }
 
     fn shard(&self, loc: &Location) -> &Mutex<HashMap<Location, Slot>> {
-        &self.shards[(self.hasher.hash_one(loc) as usize) % SHARDS]
+        self.shard_by_hash(self.hasher.hash_one(loc))
+    }
+
+    fn shard_by_hash(&self, h: u64) -> &Mutex<HashMap<Location, Slot>> {
+        &self.shards[(h as usize) % SHARDS]
+    }
+
+    fn filter_bit(&self, h: u64) -> (&std::sync::atomic::AtomicU64, u64) {
+        let bit = (h >> 8) & self.written_mask;
+        (&self.written[(bit / 64) as usize], 1 << (bit % 64))
+    }
+
+    fn mark_written(&self, h: u64) {
+        let (word, bit) = self.filter_bit(h);
+        if word.load(std::sync::atomic::Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// False when no incarnation ever wrote `loc` (so its value is the pre-block value).
+    fn maybe_written(&self, loc: &Location) -> bool {
+        let (word, bit) = self.filter_bit(self.hasher.hash_one(loc));
+        word.load(std::sync::atomic::Ordering::SeqCst) & bit != 0
+    }
+
+    /// True when the value of `loc` is, for every transaction, still the pre-block value:
+    /// nothing was ever written there (nor, for a slot, any wipe of its account). Validation
+    /// accepts a read of such a location without re-reading it.
+    pub(crate) fn never_written(&self, loc: &Location) -> bool {
+        match loc {
+            Location::Account(a) => *a != self.beneficiary && !self.maybe_written(loc),
+            Location::Storage(a, _) => {
+                !self.maybe_written(loc)
+                    && (!self.any_wipe.load(std::sync::atomic::Ordering::SeqCst)
+                        || !self.maybe_written(&Location::StorageWipe(*a)))
+            }
+            Location::StorageWipe(_) => !self.maybe_written(loc),
+        }
     }
 
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
@@ -259,7 +323,9 @@ impl MvMemory {
         }
         last.clear();
         for (loc, w) in writes {
-            self.shard(&loc)
+            let h = self.hasher.hash_one(loc);
+            self.mark_written(h);
+            self.shard_by_hash(h)
                 .lock()
                 .entry(loc)
                 .or_default()
@@ -317,6 +383,27 @@ impl MvMemory {
             .map(|a| (a.balance, a.nonce, a.code_hash)))
     }
 
+    /// Whether any transaction below `i` wrote `address`'s account (a full value or a delta).
+    pub(crate) fn account_written_below(&self, address: Address, i: TxIdx) -> bool {
+        let loc = Location::Account(address);
+        if !self.maybe_written(&loc) {
+            return false;
+        }
+        self.shard(&loc)
+            .lock()
+            .get(&loc)
+            .is_some_and(|slot| slot.versions.first().is_some_and(|(j, _)| *j < i))
+    }
+
+    /// The highest transaction below `i` that wrote `address`'s account in full (not a delta).
+    pub(crate) fn latest_full_write_below(&self, address: Address, i: TxIdx) -> Option<TxIdx> {
+        let loc = Location::Account(address);
+        let shard = self.shard(&loc).lock();
+        let slot = shard.get(&loc)?;
+        let k = slot.non_delta.partition_point(|j| *j < i);
+        slot.non_delta.get(k.checked_sub(1)?).copied()
+    }
+
     /// Reads an account as transaction `i` sees it: the highest full value below `i` (or the
     /// pre-block value), plus the deltas written above it, in block order.
     pub(crate) fn read_account(
@@ -347,6 +434,12 @@ impl MvMemory {
         code_only: bool,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
+        if !self.cache_reads && self.never_written(&loc) {
+            let v = base
+                .account(address)?
+                .map(|a| (a.balance, a.nonce, a.code_hash));
+            return Ok(ReadResult::Value(Value::Account(v)));
+        }
         // (value, transaction of the full value it starts from), or the deltas to fold onto
         // the pre-block value when that is not cached yet.
         let found: Result<(AccountValue, Option<TxIdx>), Vec<U256>> = {
@@ -437,6 +530,11 @@ impl MvMemory {
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Storage(address, index);
+        if !self.cache_reads && self.never_written(&loc) {
+            return Ok(ReadResult::Value(Value::Storage(
+                base.storage(address, index)?,
+            )));
+        }
         let (slot, cached) = self.latest_below(&loc, i);
         let wipe = if self.any_wipe.load(std::sync::atomic::Ordering::SeqCst) {
             self.latest_below(&Location::StorageWipe(address), i).0

@@ -1,0 +1,206 @@
+//! Turning validated results into the block's outputs: block limits, cumulative gas, and the
+//! commutative credits (deferred beneficiary fees, lazy transfer credits) folded into each
+//! transaction's changes exactly as sequential execution would have written them.
+//!
+//! Only what is inherently ordered runs serially: the gas prefix sums, the beneficiary's
+//! running balance (one addition per transaction) and the running balance of recipients that
+//! several transactions credit. Everything else — reading pre-block values, looking at a
+//! transaction's own changes, inserting the credits into its change set, freeing its read set —
+//! is per transaction and runs on every worker thread.
+//!
+//! Why the recipient's value before transaction `i` is right: after the parallel phase the
+//! multi-version memory holds exactly the final incarnation's writes of every transaction.
+//! If no transaction below `i` wrote the recipient (neither in full nor as a credit), its value
+//! before `i` is the pre-block value. Otherwise it is the highest full write below `i` plus the
+//! credits above that write; those credits belong to lower transactions whose recipient was
+//! already written below them, so the serial pass met them first, in block order, and keeps
+//! their running sum — it only re-reads the memory when a full write came in between.
+
+use super::{
+    TxResult,
+    mv_memory::{AccountValue, MvMemory, ReadResult, Value},
+    scheduler::TxIdx,
+};
+use crate::{
+    block::Block,
+    core::check_block_limits,
+    error::ExecError,
+    output::TxOutput,
+    state::{
+        StateView,
+        changes::{AccountChange, apply_credit, credit_change},
+    },
+};
+use alloy_primitives::{Address, U256, map::AddressHashMap};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// One transaction on its way to an output.
+struct Pending {
+    result: Option<Result<(TxOutput, Option<U256>), ExecError>>,
+    /// The read set, freed by the parallel pass rather than on the serial path.
+    reads: Vec<(super::mv_memory::Location, Value)>,
+    /// The lazy transfer credit: recipient, amount, and the recipient's value before this
+    /// transaction when no lower transaction wrote it (the pre-block value).
+    lazy: Option<(Address, U256, Option<AccountValue>)>,
+    /// The beneficiary's value after this transaction, if it wrote the beneficiary in full.
+    beneficiary_written: Option<AccountValue>,
+    /// Credits to insert into the transaction's changes (decided by the serial pass).
+    credits: [Option<(Address, AccountChange)>; 2],
+    cumulative_gas: u64,
+}
+
+/// Runs `f` on every item of `items` on `threads` threads (the caller and `threads - 1` pool
+/// workers), which claim chunks of consecutive items from a shared counter.
+pub(super) fn parallel_for<T: Send>(
+    items: &mut [T],
+    threads: usize,
+    f: impl Fn(usize, &mut T) + Sync,
+) {
+    const CHUNK: usize = 64;
+    if threads <= 1 || items.len() <= CHUNK {
+        items.iter_mut().enumerate().for_each(|(i, t)| f(i, t));
+        return;
+    }
+    let chunks: Vec<Mutex<&mut [T]>> = items.chunks_mut(CHUNK).map(Mutex::new).collect();
+    let next = AtomicUsize::new(0);
+    let run = || {
+        loop {
+            let c = next.fetch_add(1, Relaxed);
+            let Some(chunk) = chunks.get(c) else { break };
+            for (k, t) in chunk.lock().iter_mut().enumerate() {
+                f(c * CHUNK + k, t);
+            }
+        }
+    };
+    let helpers = (threads - 1).min(chunks.len() - 1);
+    super::pool(helpers).in_place_scope(|s| {
+        for _ in 0..helpers {
+            s.spawn(|_| run());
+        }
+        run();
+    });
+}
+
+/// The block's outputs from the validated results, or the first error in block order.
+pub(super) fn finalize(
+    block: &Block,
+    base: &dyn StateView,
+    mv: &MvMemory,
+    results: Vec<Mutex<Option<TxResult>>>,
+    state_clear: bool,
+    threads: usize,
+) -> Result<Vec<TxOutput>, ExecError> {
+    let beneficiary = block.header.beneficiary;
+    let mut pending: Vec<Pending> = results
+        .into_iter()
+        .map(|r| {
+            let (result, reads, lazy) = match r.into_inner() {
+                Some(TxResult {
+                    result,
+                    reads,
+                    lazy_credit,
+                }) => (Some(result), reads, lazy_credit),
+                None => (None, Vec::new(), None),
+            };
+            Pending {
+                result,
+                reads,
+                lazy: lazy.map(|(to, v)| (to, v, None)),
+                beneficiary_written: None,
+                credits: [None, None],
+                cumulative_gas: 0,
+            }
+        })
+        .collect();
+
+    // Per transaction, in parallel: pre-block values of uncontended recipients, whether the
+    // beneficiary was written in full. Read sets were freed with their results.
+    let base_errors = Mutex::new(None);
+    parallel_for(&mut pending, threads, |i, p| {
+        drop(std::mem::take(&mut p.reads));
+        if let Some(Ok((out, _))) = &p.result {
+            p.beneficiary_written = out.changes.get(&beneficiary).map(|c| c.info);
+        }
+        if let Some((to, _, before)) = &mut p.lazy
+            && !mv.account_written_below(*to, i)
+        {
+            match mv.base_account(*to, base) {
+                Ok(v) => *before = Some(v),
+                Err(e) => {
+                    base_errors.lock().get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = base_errors.into_inner() {
+        return Err(e.into());
+    }
+
+    // Serial, in block order: limits, gas, and the running values of credited accounts.
+    let mut beneficiary_value = mv.base_account(beneficiary, base)?;
+    // Recipients credited by several transactions: (value, transaction it is the value after).
+    let mut running: AddressHashMap<(AccountValue, TxIdx)> = AddressHashMap::default();
+    let (mut gas, mut blob_gas) = (0u64, 0u64);
+    for (i, p) in pending.iter_mut().enumerate() {
+        check_block_limits(block, i, gas, blob_gas)?;
+        let (out, fee) = match &p.result {
+            Some(Ok((out, fee))) => (out, *fee),
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                return Err(ExecError::Evm(format!(
+                    "block-stm: transaction {i} has no result"
+                )));
+            }
+        };
+        gas += out.gas_used;
+        blob_gas += out.blob_gas_used;
+        p.cumulative_gas = gas;
+        if let Some((to, value, known)) = p.lazy {
+            let before = match known {
+                Some(v) => v,
+                None => match running.get(&to) {
+                    Some(&(v, at)) if mv.latest_full_write_below(to, i).is_none_or(|j| j < at) => v,
+                    _ => match mv.read_account(to, i, base)? {
+                        ReadResult::Value(Value::Account(v)) => v,
+                        _ => {
+                            return Err(ExecError::Evm(format!(
+                                "block-stm: recipient of transaction {i} unresolved after validation"
+                            )));
+                        }
+                    },
+                },
+            };
+            let after = apply_credit(before, value, state_clear);
+            if known.is_none() {
+                running.insert(to, (after, i));
+            }
+            p.credits[0] = credit_change(before, value, state_clear).map(|c| (to, c));
+        }
+        if let Some(v) = p.beneficiary_written {
+            beneficiary_value = v;
+        }
+        if let Some(fee) = fee {
+            p.credits[1] =
+                credit_change(beneficiary_value, fee, state_clear).map(|c| (beneficiary, c));
+            beneficiary_value = apply_credit(beneficiary_value, fee, state_clear);
+        }
+    }
+
+    // Per transaction, in parallel: insert the credits, set the cumulative gas.
+    parallel_for(&mut pending, threads, |_, p| {
+        if let Some(Ok((out, _))) = &mut p.result {
+            out.receipt.cumulative_gas_used = p.cumulative_gas;
+            for (address, change) in p.credits.iter_mut().filter_map(Option::take) {
+                out.changes.insert(address, change);
+            }
+        }
+    });
+    Ok(pending
+        .into_iter()
+        .filter_map(|p| match p.result {
+            Some(Ok((out, _))) => Some(out),
+            _ => None,
+        })
+        .collect())
+}

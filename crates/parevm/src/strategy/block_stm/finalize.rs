@@ -58,7 +58,9 @@ pub(super) fn parallel_for<T: Send>(
     f: impl Fn(usize, &mut T) + Sync,
 ) {
     const CHUNK: usize = 64;
-    if threads <= 1 || items.len() <= CHUNK {
+    // Below this, waking the pool's threads costs more than the work it would share.
+    const MIN_PARALLEL: usize = 4096;
+    if threads <= 1 || items.len() < MIN_PARALLEL {
         items.iter_mut().enumerate().for_each(|(i, t)| f(i, t));
         return;
     }

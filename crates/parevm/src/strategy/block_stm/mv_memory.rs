@@ -203,7 +203,8 @@ pub(crate) struct MvMemory {
     /// A one-hash Bloom filter of every location any incarnation ever wrote: bit
     /// `(hash >> 8) & mask` is set before the write is recorded and never cleared. A clear bit
     /// proves that nothing was ever written there, so the value is the pre-block value: reads
-    /// then skip the shard lookup, and validation of a read accepts it without re-reading
+    /// then skip the shard lookup (unless pre-block values are cached there, for slow stores),
+    /// and validation of a read accepts it without re-reading
     /// (a clear bit now means it was clear when the read happened too, so the read came from
     /// the pre-block state, which does not change). A set bit only means "look it up". The
     /// beneficiary's account is never decided by the filter (its fees live in `fees`).

@@ -14,19 +14,13 @@ use parevm::{
 };
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext, database::CacheDB};
 
-/// The same allocator set-up as the `parevm` binary, so that figures are comparable.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn configure_allocator() {
-    // SAFETY: sets mimalloc's integer option `purge_delay` (15) to "never return memory".
-    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
-}
+#[path = "support/allocator.rs"]
+mod allocator;
 
 const BLOCKS: [&str; 3] = ["14396881", "15274915", "17666333"];
 
 fn overhead(c: &mut Criterion) {
-    configure_allocator();
+    allocator::configure();
     let Some(fixtures) = fixtures_dir() else {
         eprintln!("overhead bench: SKIPPED: fixtures folder not found");
         return;

@@ -15,14 +15,8 @@ use parevm::{
 };
 use std::time::Duration;
 
-/// The same allocator set-up as the `parevm` binary, so that figures are comparable.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn configure_allocator() {
-    // SAFETY: sets mimalloc's integer option `purge_delay` (15) to "never return memory".
-    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
-}
+#[path = "support/allocator.rs"]
+mod allocator;
 
 fn configs() -> Vec<(&'static dyn parevm::Strategy, usize)> {
     strategy::registry()
@@ -38,7 +32,7 @@ fn configs() -> Vec<(&'static dyn parevm::Strategy, usize)> {
 }
 
 fn mainnet(c: &mut Criterion) {
-    configure_allocator();
+    allocator::configure();
     let Some(fixtures) = fixtures_dir() else {
         eprintln!("mainnet bench: SKIPPED: fixtures folder not found");
         return;
@@ -60,7 +54,7 @@ fn mainnet(c: &mut Criterion) {
 }
 
 fn workloads(c: &mut Criterion) {
-    configure_allocator();
+    allocator::configure();
     let mut group = c.benchmark_group("workloads");
     group
         .sample_size(10)

@@ -4,17 +4,11 @@
 
 use parevm::sources::workload::{self, WorkloadKind, WorkloadSpec};
 
-/// The same allocator set-up as the `parevm` binary, so that figures are comparable.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn configure_allocator() {
-    // SAFETY: sets mimalloc's integer option `purge_delay` (15) to "never return memory".
-    unsafe { libmimalloc_sys::mi_option_set(15, -1) };
-}
+#[path = "../benches/support/allocator.rs"]
+mod allocator;
 
 fn main() {
-    configure_allocator();
+    allocator::configure();
     let args: Vec<String> = std::env::args().collect();
     let what = args
         .get(1)

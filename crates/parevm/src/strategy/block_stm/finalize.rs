@@ -52,6 +52,8 @@ struct Pending {
 
 /// Runs `f` on every item of `items` on `threads` threads (the caller and `threads - 1` pool
 /// workers), which claim chunks of consecutive items from a shared counter.
+/// (Not rayon's `par_chunks_mut`: Block-STM's pool has `threads - 1` threads because the
+/// calling thread is a worker too, and inside `install` the caller would only wait.)
 pub(super) fn parallel_for<T: Send>(
     items: &mut [T],
     threads: usize,

@@ -171,10 +171,15 @@ impl Slot {
         }
     }
 
+    /// The transaction of the highest non-delta entry below `i`.
+    fn latest_non_delta_tx_below(&self, i: TxIdx) -> Option<TxIdx> {
+        let k = self.non_delta.partition_point(|j| *j < i);
+        self.non_delta.get(k.checked_sub(1)?).copied()
+    }
+
     /// Position in `versions` of the highest non-delta entry below `i`.
     fn latest_non_delta_below(&self, i: TxIdx) -> Option<usize> {
-        let k = self.non_delta.partition_point(|j| *j < i);
-        let j = *self.non_delta.get(k.checked_sub(1)?)?;
+        let j = self.latest_non_delta_tx_below(i)?;
         self.versions.binary_search_by_key(&j, |(t, _)| *t).ok()
     }
 }
@@ -256,8 +261,13 @@ impl MvMemory {
         }
     }
 
+    /// The one-word hash of `loc` that picks its shard and its filter bit.
+    fn hash(&self, loc: &Location) -> u64 {
+        self.hasher.hash_one(loc)
+    }
+
     fn shard(&self, loc: &Location) -> &Mutex<HashMap<Location, Slot>> {
-        self.shard_by_hash(self.hasher.hash_one(loc))
+        self.shard_by_hash(self.hash(loc))
     }
 
     fn shard_by_hash(&self, h: u64) -> &Mutex<HashMap<Location, Slot>> {
@@ -276,9 +286,10 @@ impl MvMemory {
         }
     }
 
-    /// False when no incarnation ever wrote `loc` (so its value is the pre-block value).
-    fn maybe_written(&self, loc: &Location) -> bool {
-        let (word, bit) = self.filter_bit(self.hasher.hash_one(loc));
+    /// False when no incarnation ever wrote the location hashing to `h` (so its value is the
+    /// pre-block value).
+    fn maybe_written(&self, h: u64) -> bool {
+        let (word, bit) = self.filter_bit(h);
         word.load(std::sync::atomic::Ordering::SeqCst) & bit != 0
     }
 
@@ -286,14 +297,19 @@ impl MvMemory {
     /// nothing was ever written there (nor, for a slot, any wipe of its account). Validation
     /// accepts a read of such a location without re-reading it.
     pub(crate) fn never_written(&self, loc: &Location) -> bool {
+        self.never_written_hashed(loc, self.hash(loc))
+    }
+
+    /// [`MvMemory::never_written`] for a location whose hash `h` the caller has already.
+    fn never_written_hashed(&self, loc: &Location, h: u64) -> bool {
         match loc {
-            Location::Account(a) => *a != self.beneficiary && !self.maybe_written(loc),
+            Location::Account(a) => *a != self.beneficiary && !self.maybe_written(h),
             Location::Storage(a, _) => {
-                !self.maybe_written(loc)
+                !self.maybe_written(h)
                     && (!self.any_wipe.load(std::sync::atomic::Ordering::SeqCst)
-                        || !self.maybe_written(&Location::StorageWipe(*a)))
+                        || !self.maybe_written(self.hash(&Location::StorageWipe(*a))))
             }
-            Location::StorageWipe(_) => !self.maybe_written(loc),
+            Location::StorageWipe(_) => !self.maybe_written(h),
         }
     }
 
@@ -324,7 +340,7 @@ impl MvMemory {
         }
         last.clear();
         for (loc, w) in writes {
-            let h = self.hasher.hash_one(loc);
+            let h = self.hash(&loc);
             self.mark_written(h);
             self.shard_by_hash(h)
                 .lock()
@@ -387,10 +403,11 @@ impl MvMemory {
     /// Whether any transaction below `i` wrote `address`'s account (a full value or a delta).
     pub(crate) fn account_written_below(&self, address: Address, i: TxIdx) -> bool {
         let loc = Location::Account(address);
-        if !self.maybe_written(&loc) {
+        let h = self.hash(&loc);
+        if !self.maybe_written(h) {
             return false;
         }
-        self.shard(&loc)
+        self.shard_by_hash(h)
             .lock()
             .get(&loc)
             .is_some_and(|slot| slot.versions.first().is_some_and(|(j, _)| *j < i))
@@ -399,10 +416,10 @@ impl MvMemory {
     /// The highest transaction below `i` that wrote `address`'s account in full (not a delta).
     pub(crate) fn latest_full_write_below(&self, address: Address, i: TxIdx) -> Option<TxIdx> {
         let loc = Location::Account(address);
-        let shard = self.shard(&loc).lock();
-        let slot = shard.get(&loc)?;
-        let k = slot.non_delta.partition_point(|j| *j < i);
-        slot.non_delta.get(k.checked_sub(1)?).copied()
+        self.shard(&loc)
+            .lock()
+            .get(&loc)?
+            .latest_non_delta_tx_below(i)
     }
 
     /// Reads an account as transaction `i` sees it: the highest full value below `i` (or the
@@ -435,7 +452,8 @@ impl MvMemory {
         code_only: bool,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
-        if !self.cache_reads && self.never_written(&loc) {
+        let h = self.hash(&loc);
+        if !self.cache_reads && self.never_written_hashed(&loc, h) {
             let v = base
                 .account(address)?
                 .map(|a| (a.balance, a.nonce, a.code_hash));
@@ -444,7 +462,7 @@ impl MvMemory {
         // (value, transaction of the full value it starts from), or the deltas to fold onto
         // the pre-block value when that is not cached yet.
         let found: Result<(AccountValue, Option<TxIdx>), Vec<U256>> = {
-            let shard = self.shard(&loc).lock();
+            let shard = self.shard_by_hash(h).lock();
             match shard.get(&loc) {
                 None => Err(Vec::new()),
                 Some(slot) => {
@@ -514,8 +532,13 @@ impl MvMemory {
     }
 
     /// The latest entry below `i` at `loc`, and the cached base value.
-    fn latest_below(&self, loc: &Location, i: TxIdx) -> (Option<(TxIdx, Entry)>, Option<Value>) {
-        let shard = self.shard(loc).lock();
+    fn latest_below(
+        &self,
+        loc: &Location,
+        h: u64,
+        i: TxIdx,
+    ) -> (Option<(TxIdx, Entry)>, Option<Value>) {
+        let shard = self.shard_by_hash(h).lock();
         match shard.get(loc) {
             None => (None, None),
             Some(slot) => (slot.below(i).next().cloned(), slot.base.clone()),
@@ -531,14 +554,16 @@ impl MvMemory {
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Storage(address, index);
-        if !self.cache_reads && self.never_written(&loc) {
+        let h = self.hash(&loc);
+        if !self.cache_reads && self.never_written_hashed(&loc, h) {
             return Ok(ReadResult::Value(Value::Storage(
                 base.storage(address, index)?,
             )));
         }
-        let (slot, cached) = self.latest_below(&loc, i);
+        let (slot, cached) = self.latest_below(&loc, h, i);
         let wipe = if self.any_wipe.load(std::sync::atomic::Ordering::SeqCst) {
-            self.latest_below(&Location::StorageWipe(address), i).0
+            let wipe = Location::StorageWipe(address);
+            self.latest_below(&wipe, self.hash(&wipe), i).0
         } else {
             None
         };

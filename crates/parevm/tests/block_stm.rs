@@ -218,7 +218,12 @@ fn same_verdict(block: &Block, state: &InMemoryState, threads: usize) -> Result<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases in CI; `PROPTEST_CASES=N` runs more (proptest's own variable, which an explicit
+    // `cases` would otherwise override).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn block_stm_equals_sequential(spec in spec()) {

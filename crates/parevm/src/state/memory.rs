@@ -162,24 +162,16 @@ impl StateView for InMemoryState {
     #[inline]
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
         Ok(self.accounts.get(&address).map(|a| {
-            let code = if a.code_hash == KECCAK_EMPTY {
-                Some(Bytecode::default())
-            } else {
-                self.codes.get(&a.code_hash).cloned()
-            };
-            AccountInfo {
-                balance: a.balance,
-                nonce: a.nonce,
-                code_hash: a.code_hash,
-                code,
-                ..Default::default()
-            }
+            let code = (a.code_hash != KECCAK_EMPTY)
+                .then(|| self.codes.get(&a.code_hash).cloned())
+                .flatten();
+            super::account_info(a.balance, a.nonce, a.code_hash, code)
         }))
     }
 
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
         if code_hash == KECCAK_EMPTY {
-            return Ok(Bytecode::default());
+            return Ok(super::empty_code());
         }
         self.codes
             .get(&code_hash)

@@ -43,6 +43,57 @@ pub enum StateError {
 
 impl revm::database_interface::DBErrorMarker for StateError {}
 
+thread_local! {
+    /// This thread's copy of revm's empty code (see [`empty_code`]).
+    static EMPTY_CODE: Bytecode = {
+        // SAFETY: the arguments are exactly those of revm's own empty code
+        // (`Bytecode::new()`): one STOP byte of padding, original length 0, the default jump
+        // table; `new_analyzed` asks for correctly padded, analysed bytecode, which this is.
+        let code = unsafe {
+            Bytecode::new_analyzed(
+                alloy_primitives::Bytes::from_static(&[0x00]),
+                0,
+                revm::bytecode::JumpTable::default(),
+            )
+        };
+        debug_assert_eq!(code, Bytecode::new());
+        code
+    };
+}
+
+/// The empty code of an account without code, equal to revm's `Bytecode::default()`.
+///
+/// Why not `Bytecode::default()`: that clones one process-wide `Arc`, so every account read on
+/// every thread increments and decrements the same reference count. On two cores that cache
+/// line ping-pongs between them (several times per transaction: each read, revm's copy of the
+/// original account, each drop) and was the largest single cost of parallel execution of
+/// cheap transactions. A per-thread copy keeps the count on the thread's own cache line.
+pub fn empty_code() -> Bytecode {
+    EMPTY_CODE.with(Clone::clone)
+}
+
+/// An [`AccountInfo`] without going through `AccountInfo::default()` (which clones and drops
+/// revm's shared empty code); codeless accounts get [`empty_code`].
+pub fn account_info(
+    balance: U256,
+    nonce: u64,
+    code_hash: B256,
+    code: Option<Bytecode>,
+) -> AccountInfo {
+    let code = if code_hash == revm::primitives::KECCAK_EMPTY {
+        Some(empty_code())
+    } else {
+        code
+    };
+    AccountInfo {
+        balance,
+        nonce,
+        code_hash,
+        account_id: None,
+        code,
+    }
+}
+
 /// Read-only access to the state a block executes on.
 ///
 /// Implementations must be deterministic: the same read returns the same value for the

@@ -82,18 +82,10 @@ impl StateView for Overlay<'_> {
         match self.accounts.get(&address) {
             None => self.base.account(address),
             Some(acc) => Ok(acc.info.map(|(balance, nonce, code_hash)| {
-                let code = if code_hash == KECCAK_EMPTY {
-                    Some(Bytecode::default())
-                } else {
-                    self.codes.get(&code_hash).cloned()
-                };
-                AccountInfo {
-                    balance,
-                    nonce,
-                    code_hash,
-                    code,
-                    ..Default::default()
-                }
+                let code = (code_hash != KECCAK_EMPTY)
+                    .then(|| self.codes.get(&code_hash).cloned())
+                    .flatten();
+                super::account_info(balance, nonce, code_hash, code)
             })),
         }
     }

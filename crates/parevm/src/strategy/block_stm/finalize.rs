@@ -18,7 +18,7 @@
 
 use super::{
     TxResult,
-    mv_memory::{AccountValue, MvMemory, ReadResult, Value},
+    mv_memory::{AccountValue, Location, MvMemory, ReadResult, Value},
     scheduler::TxIdx,
 };
 use crate::{
@@ -43,6 +43,8 @@ struct Pending {
     /// The lazy transfer credit: recipient, amount, and the recipient's value before this
     /// transaction when no lower transaction wrote it (the pre-block value).
     lazy: Option<(Address, U256, Option<AccountValue>)>,
+    /// The recipient's value its execution saw.
+    lazy_seen: AccountValue,
     /// The beneficiary's value after this transaction, if it wrote the beneficiary in full.
     beneficiary_written: Option<AccountValue>,
     /// Credits to insert into the transaction's changes (decided by the serial pass).
@@ -110,7 +112,8 @@ pub(super) fn finalize(
             Pending {
                 result,
                 reads,
-                lazy: lazy.map(|(to, v)| (to, v, None)),
+                lazy: lazy.map(|(to, v, _)| (to, v, None)),
+                lazy_seen: lazy.and_then(|(_, _, seen)| seen),
                 beneficiary_written: None,
                 credits: [None, None],
                 cumulative_gas: 0,
@@ -127,6 +130,11 @@ pub(super) fn finalize(
             p.beneficiary_written = out.changes.get(&beneficiary).map(|c| c.info);
         }
         if let Some((to, _, before)) = &mut p.lazy
+            && mv.never_written_below(&Location::Account(*to), i)
+        {
+            // Nothing below ever wrote it, so execution was given the pre-block value.
+            *before = Some(p.lazy_seen);
+        } else if let Some((to, _, before)) = &mut p.lazy
             && !mv.account_written_below(*to, i)
         {
             match mv.base_account(*to, base) {

@@ -79,8 +79,9 @@ impl Default for BlockStm {
 struct TxResult {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<(Location, Value)>,
-    /// A lazy plain transfer: the recipient and the amount credited to it.
-    lazy_credit: Option<(alloy_primitives::Address, U256)>,
+    /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
+    /// value the EVM saw.
+    lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
 }
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
@@ -162,6 +163,11 @@ impl Strategy for BlockStm {
         let n = block.transactions.len();
         if n == 0 {
             return Ok(Vec::new());
+        }
+        if n >= u32::MAX as usize {
+            return Err(ExecError::Unsupported(format!(
+                "block-stm: {n} transactions exceed the multi-version memory's u32 indices"
+            )));
         }
         if threads <= 1 && self.single_thread_sequential {
             stats.fallbacks += 1;
@@ -255,6 +261,7 @@ fn worker(shared: &Shared<'_>) {
             reads: Vec::new(),
             blocked: None,
             lazy: None,
+            lazy_seen: None,
         };
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
@@ -268,10 +275,14 @@ fn worker(shared: &Shared<'_>) {
                     let next = shared.scheduler.next_task();
                     if next.is_some() {
                         idle = 0;
-                    } else if idle < 64 {
-                        // Work usually appears within microseconds: spin briefly ...
+                    } else if idle < 10 {
+                        // Work usually appears within microseconds: spin briefly, backing
+                        // off exponentially (each look at the scheduler's indices pulls their
+                        // cache line away from the workers that are busy updating them) ...
+                        for _ in 0..(1u32 << idle) {
+                            std::hint::spin_loop();
+                        }
                         idle += 1;
-                        std::hint::spin_loop();
                     } else {
                         // ... then give the core away (with more workers than cores,
                         // spinning would starve the busy ones).
@@ -337,11 +348,11 @@ fn execute(
                 continue;
             }
             out.changes.remove(&to);
-            lazy_credit = Some((to, tx.env.value));
+            lazy_credit = Some((to, tx.env.value, view.lazy_seen));
         }
         let reads = std::mem::take(&mut view.reads);
         let mut writes = mv_memory::Writes::new();
-        if let Some((to, value)) = lazy_credit {
+        if let Some((to, value, _)) = lazy_credit {
             writes.push((Location::Account(to), Write::Delta(value)));
         }
         if let Ok((out, _)) = &result {
@@ -376,7 +387,7 @@ fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) ->
     let valid = match &*shared.results[i].lock() {
         None => false,
         Some(r) => r.reads.iter().all(|(loc, seen)| {
-            shared.mv.never_written(loc)
+            shared.mv.never_written_below(loc, i)
                 || matches!(shared.mv.reread(loc, seen, i, shared.base),
                     Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
         }),

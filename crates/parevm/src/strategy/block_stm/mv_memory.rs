@@ -120,10 +120,17 @@ pub(crate) enum ReadResult {
 
 const SHARDS: usize = 256;
 
-/// Bits of the written-locations filter for a block of `n` transactions: a power of two,
-/// about 32 per transaction, at least 4096.
-fn filter_bits(n: usize) -> usize {
-    (n * 32).next_power_of_two().max(4096)
+/// A transaction index as stored in the lowest-writer table. Blocks have far fewer than
+/// `u32::MAX` transactions (the strategy refuses larger ones).
+fn tx_u32(i: TxIdx) -> u32 {
+    debug_assert!(i < u32::MAX as usize);
+    i as u32
+}
+
+/// Buckets of the lowest-writer table for a block of `n` transactions: a power of two, about
+/// eight per transaction (a few written locations each), at least 4096.
+fn writer_buckets(n: usize) -> usize {
+    (n * 8).next_power_of_two().max(4096)
 }
 
 /// Everything known about one location: the pre-block value once read (so validation and
@@ -140,20 +147,43 @@ struct Slot {
     non_delta: SmallVec<[TxIdx; 2]>,
 }
 
+/// How many items of `sorted` (ascending by `key`) are below `i`. Checks the last item first:
+/// readers mostly come after every writer of what they read and transactions finish mostly in
+/// order, so on a location written by thousands of transactions (a nonce chain's sender, a hot
+/// account) the answer is usually "all of them", without a binary search over cold memory.
+fn count_below<T>(sorted: &[T], i: TxIdx, key: impl Fn(&T) -> TxIdx) -> usize {
+    match sorted.last() {
+        None => 0,
+        Some(last) if key(last) < i => sorted.len(),
+        _ => sorted.partition_point(|t| key(t) < i),
+    }
+}
+
+/// `binary_search` on `sorted` for `i`, checking the last item first (inserts are mostly
+/// appends, see [`count_below`]).
+fn search<T>(sorted: &[T], i: TxIdx, key: impl Fn(&T) -> TxIdx) -> Result<usize, usize> {
+    match sorted.last().map(&key) {
+        None => Err(0),
+        Some(last) if last < i => Err(sorted.len()),
+        Some(last) if last == i => Ok(sorted.len() - 1),
+        _ => sorted.binary_search_by_key(&i, key),
+    }
+}
+
 impl Slot {
     /// Entries below `i`, highest first.
     fn below(&self, i: TxIdx) -> impl Iterator<Item = &(TxIdx, Entry)> {
-        let end = self.versions.partition_point(|(j, _)| *j < i);
+        let end = count_below(&self.versions, i, |(j, _)| *j);
         self.versions[..end].iter().rev()
     }
 
     fn insert(&mut self, i: TxIdx, e: Entry) {
         let is_delta = matches!(e, Entry::Written(Write::Delta(_)));
-        match self.versions.binary_search_by_key(&i, |(j, _)| *j) {
+        match search(&self.versions, i, |(j, _)| *j) {
             Ok(pos) => self.versions[pos].1 = e,
             Err(pos) => self.versions.insert(pos, (i, e)),
         }
-        match (self.non_delta.binary_search(&i), is_delta) {
+        match (search(&self.non_delta, i, |j| *j), is_delta) {
             (Ok(pos), true) => {
                 self.non_delta.remove(pos);
             }
@@ -163,24 +193,24 @@ impl Slot {
     }
 
     fn remove(&mut self, i: TxIdx) {
-        if let Ok(pos) = self.versions.binary_search_by_key(&i, |(j, _)| *j) {
+        if let Ok(pos) = search(&self.versions, i, |(j, _)| *j) {
             self.versions.remove(pos);
         }
-        if let Ok(pos) = self.non_delta.binary_search(&i) {
+        if let Ok(pos) = search(&self.non_delta, i, |j| *j) {
             self.non_delta.remove(pos);
         }
     }
 
     /// The transaction of the highest non-delta entry below `i`.
     fn latest_non_delta_tx_below(&self, i: TxIdx) -> Option<TxIdx> {
-        let k = self.non_delta.partition_point(|j| *j < i);
+        let k = count_below(&self.non_delta, i, |j| *j);
         self.non_delta.get(k.checked_sub(1)?).copied()
     }
 
     /// Position in `versions` of the highest non-delta entry below `i`.
     fn latest_non_delta_below(&self, i: TxIdx) -> Option<usize> {
         let j = self.latest_non_delta_tx_below(i)?;
-        self.versions.binary_search_by_key(&j, |(t, _)| *t).ok()
+        search(&self.versions, j, |(t, _)| *t).ok()
     }
 }
 
@@ -205,16 +235,23 @@ pub(crate) struct MvMemory {
     /// a write to a new location, after which every higher transaction is re-validated, and
     /// validation re-reads with the wipe taken into account.
     any_wipe: std::sync::atomic::AtomicBool,
-    /// A one-hash Bloom filter of every location any incarnation ever wrote: bit
-    /// `(hash >> 8) & mask` is set before the write is recorded and never cleared. A clear bit
-    /// proves that nothing was ever written there, so the value is the pre-block value: reads
-    /// then skip the shard lookup (unless pre-block values are cached there, for slow stores),
-    /// and validation of a read accepts it without re-reading
-    /// (a clear bit now means it was clear when the read happened too, so the read came from
-    /// the pre-block state, which does not change). A set bit only means "look it up". The
-    /// beneficiary's account is never decided by the filter (its fees live in `fees`).
-    written: Box<[std::sync::atomic::AtomicU64]>,
-    written_mask: u64,
+    /// The lowest-writer table: bucket `(hash >> 8) & mask` holds the lowest transaction index
+    /// that any incarnation ever wrote a location hashing there (`u32::MAX`: none). It is
+    /// lowered (`fetch_min`) before the write is recorded and never raised, not even when a
+    /// re-execution stops writing the location.
+    ///
+    /// So a bucket value `>= i` proves that no transaction below `i` ever wrote the location:
+    /// transaction `i` reads the pre-block value, and did so at every earlier moment too. Reads
+    /// then skip the shard lookup (unless pre-block values are cached there, for slow stores);
+    /// validation accepts such a read without re-reading it (the pre-block state does not
+    /// change); finalize knows a lazy transfer's recipient was not written below its credit.
+    /// In a block of independent transactions most reads are of locations nobody below wrote,
+    /// even when the reader itself writes them (a sender's account, its token balance), so most
+    /// validations end here. A smaller bucket value only means "look it up" (collisions cost a
+    /// lookup, never a wrong answer). The beneficiary's account is never decided here (its fees
+    /// live in `fees`).
+    lowest_writer: Box<[std::sync::atomic::AtomicU32]>,
+    writer_mask: u64,
 }
 
 /// A transaction's deferred fee.
@@ -253,15 +290,14 @@ impl MvMemory {
             beneficiary,
             fees: (0..n).map(|_| Mutex::new(Fee::None)).collect(),
             any_wipe: Default::default(),
-            // About 32 bits per transaction (a few writes each): a few percent false positives.
-            written: (0..filter_bits(n) / 64)
-                .map(|_| Default::default())
+            lowest_writer: (0..writer_buckets(n))
+                .map(|_| std::sync::atomic::AtomicU32::new(u32::MAX))
                 .collect(),
-            written_mask: filter_bits(n) as u64 - 1,
+            writer_mask: writer_buckets(n) as u64 - 1,
         }
     }
 
-    /// The one-word hash of `loc` that picks its shard and its filter bit.
+    /// The one-word hash of `loc` that picks its shard and its lowest-writer bucket.
     fn hash(&self, loc: &Location) -> u64 {
         self.hasher.hash_one(loc)
     }
@@ -274,42 +310,43 @@ impl MvMemory {
         &self.shards[(h as usize) % SHARDS]
     }
 
-    fn filter_bit(&self, h: u64) -> (&std::sync::atomic::AtomicU64, u64) {
-        let bit = (h >> 8) & self.written_mask;
-        (&self.written[(bit / 64) as usize], 1 << (bit % 64))
+    fn writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
+        &self.lowest_writer[((h >> 8) & self.writer_mask) as usize]
     }
 
-    fn mark_written(&self, h: u64) {
-        let (word, bit) = self.filter_bit(h);
-        if word.load(std::sync::atomic::Ordering::Relaxed) & bit == 0 {
-            word.fetch_or(bit, std::sync::atomic::Ordering::SeqCst);
+    /// Notes that transaction `i` writes the location hashing to `h`.
+    fn mark_written(&self, h: u64, i: TxIdx) {
+        let bucket = self.writer_bucket(h);
+        let i = tx_u32(i);
+        if bucket.load(std::sync::atomic::Ordering::Relaxed) > i {
+            bucket.fetch_min(i, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
-    /// False when no incarnation ever wrote the location hashing to `h` (so its value is the
-    /// pre-block value).
-    fn maybe_written(&self, h: u64) -> bool {
-        let (word, bit) = self.filter_bit(h);
-        word.load(std::sync::atomic::Ordering::SeqCst) & bit != 0
+    /// False when no transaction below `i` ever wrote the location hashing to `h`.
+    fn maybe_written_below(&self, h: u64, i: TxIdx) -> bool {
+        self.writer_bucket(h)
+            .load(std::sync::atomic::Ordering::SeqCst)
+            < tx_u32(i)
     }
 
-    /// True when the value of `loc` is, for every transaction, still the pre-block value:
-    /// nothing was ever written there (nor, for a slot, any wipe of its account). Validation
-    /// accepts a read of such a location without re-reading it.
-    pub(crate) fn never_written(&self, loc: &Location) -> bool {
-        self.never_written_hashed(loc, self.hash(loc))
+    /// True when no transaction below `i` ever wrote `loc` (nor, for a slot, wiped its
+    /// account): `i` reads, and always read, the pre-block value there. Validation accepts a
+    /// read of such a location without re-reading it.
+    pub(crate) fn never_written_below(&self, loc: &Location, i: TxIdx) -> bool {
+        self.never_written_below_hashed(loc, self.hash(loc), i)
     }
 
-    /// [`MvMemory::never_written`] for a location whose hash `h` the caller has already.
-    fn never_written_hashed(&self, loc: &Location, h: u64) -> bool {
+    /// [`MvMemory::never_written_below`] for a location whose hash `h` the caller has already.
+    fn never_written_below_hashed(&self, loc: &Location, h: u64, i: TxIdx) -> bool {
         match loc {
-            Location::Account(a) => *a != self.beneficiary && !self.maybe_written(h),
+            Location::Account(a) => *a != self.beneficiary && !self.maybe_written_below(h, i),
             Location::Storage(a, _) => {
-                !self.maybe_written(h)
+                !self.maybe_written_below(h, i)
                     && (!self.any_wipe.load(std::sync::atomic::Ordering::SeqCst)
-                        || !self.maybe_written(self.hash(&Location::StorageWipe(*a))))
+                        || !self.maybe_written_below(self.hash(&Location::StorageWipe(*a)), i))
             }
-            Location::StorageWipe(_) => !self.maybe_written(h),
+            Location::StorageWipe(_) => !self.maybe_written_below(h, i),
         }
     }
 
@@ -341,7 +378,7 @@ impl MvMemory {
         last.clear();
         for (loc, w) in writes {
             let h = self.hash(&loc);
-            self.mark_written(h);
+            self.mark_written(h, i);
             self.shard_by_hash(h)
                 .lock()
                 .entry(loc)
@@ -404,7 +441,7 @@ impl MvMemory {
     pub(crate) fn account_written_below(&self, address: Address, i: TxIdx) -> bool {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
-        if !self.maybe_written(h) {
+        if !self.maybe_written_below(h, i) {
             return false;
         }
         self.shard_by_hash(h)
@@ -453,7 +490,7 @@ impl MvMemory {
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
-        if !self.cache_reads && self.never_written_hashed(&loc, h) {
+        if !self.cache_reads && self.never_written_below_hashed(&loc, h, i) {
             let v = base
                 .account(address)?
                 .map(|a| (a.balance, a.nonce, a.code_hash));
@@ -466,7 +503,7 @@ impl MvMemory {
             match shard.get(&loc) {
                 None => Err(Vec::new()),
                 Some(slot) => {
-                    let end = slot.versions.partition_point(|(j, _)| *j < i);
+                    let end = count_below(&slot.versions, i, |(j, _)| *j);
                     let below = &slot.versions[..end];
                     // The highest full value (or ESTIMATE) below `i`.
                     let start = slot.latest_non_delta_below(i);
@@ -555,7 +592,7 @@ impl MvMemory {
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Storage(address, index);
         let h = self.hash(&loc);
-        if !self.cache_reads && self.never_written_hashed(&loc, h) {
+        if !self.cache_reads && self.never_written_below_hashed(&loc, h, i) {
             return Ok(ReadResult::Value(Value::Storage(
                 base.storage(address, index)?,
             )));

@@ -24,6 +24,9 @@ pub(crate) struct TxView<'a> {
     /// The recipient of a plain transfer executed lazily: its balance is credited as a delta
     /// and only its lack of code is read. Cleared if it turns out to have code.
     pub(crate) lazy: Option<Address>,
+    /// The value of the lazy recipient the EVM was given (the pre-block value when no lower
+    /// transaction ever wrote it: finalize then needs no second read).
+    pub(crate) lazy_seen: super::mv_memory::AccountValue,
 }
 
 impl TxView<'_> {
@@ -33,6 +36,7 @@ impl TxView<'_> {
         self.reads.clear();
         self.blocked = None;
         self.lazy = lazy;
+        self.lazy_seen = None;
     }
 
     fn resolve(&mut self, loc: Location, r: ReadResult) -> Result<Value, StateError> {
@@ -66,6 +70,7 @@ impl revm::Database for TxView<'_> {
                     // The EVM gets the current speculative value, but only codelessness is
                     // recorded: a plain transfer's outcome does not depend on the balance.
                     self.reads.push((loc, Value::Codeless));
+                    self.lazy_seen = v;
                     v
                 } else {
                     // It has code: read it for real after all.
@@ -80,13 +85,9 @@ impl revm::Database for TxView<'_> {
                 v
             }
         };
-        Ok(v.map(|(balance, nonce, code_hash)| AccountInfo {
-            balance,
-            nonce,
-            code_hash,
-            // Code is fetched by hash when the EVM needs it.
-            code: (code_hash == KECCAK_EMPTY).then(Bytecode::default),
-            ..Default::default()
+        // Code is fetched by hash when the EVM needs it.
+        Ok(v.map(|(balance, nonce, code_hash)| {
+            crate::state::account_info(balance, nonce, code_hash, None)
         }))
     }
 

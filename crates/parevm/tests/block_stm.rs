@@ -343,6 +343,81 @@ fn invalid_transactions_get_the_sequential_verdict() {
     }
 }
 
+/// Plain transfers run with lazy senders (a stand-in balance and the transaction's own nonce,
+/// checked by finalize): one sender's chain whose funds run out only because of its earlier
+/// transfers, the same chain saved by a credit in between, a contract call and a
+/// self-destruct paying the sender in the middle of the chain, and nonce gaps.
+#[test]
+fn lazy_senders_get_the_sequential_verdict() {
+    let t = Kind::Transfer;
+    // Sender 0 pays 1..=4 five times; sender 1 sends to 0 at index 5.
+    let txs: Vec<(usize, Kind, bool)> = vec![
+        (0, t(1), false),
+        (0, t(2), false),
+        (2, t(3), false),
+        (0, t(3), false),
+        (0, t(4), false),
+        (1, t(0), false),
+        (0, t(1), false),
+        (3, t(0), false),
+        (0, t(2), false),
+    ];
+    let eth = |x: u128| U256::from(x * 10u128.pow(18));
+    let base = |fork| {
+        build(&Spec {
+            fork,
+            beneficiary: None,
+            txs: txs.clone(),
+        })
+    };
+    for fork in [Fork::Berlin, Fork::Cancun] {
+        let (block, state) = base(fork);
+        let mut cases: Vec<(&str, Block)> = vec![("plain chain", block.clone())];
+        // Senders start with 100 ETH; 30 ETH each: sender 0's fifth transfer (index 6) cannot
+        // be paid ...
+        let mut b = block.clone();
+        for i in [0, 1, 3, 6] {
+            b.transactions[i].env.value = eth(30);
+        }
+        b.transactions[5].env.value = eth(1);
+        cases.push(("funds run out mid-chain", b.clone()));
+        // ... unless sender 1 pays it enough first.
+        b.transactions[5].env.value = eth(90);
+        cases.push(("saved by a credit", b));
+        // A contract call and a self-destruct paying sender 0 inside its chain.
+        let mut mixed = txs.clone();
+        mixed[4] = (0, Kind::Inc(1), false);
+        mixed[7] = (3, Kind::Destruct(0), false);
+        let (b, _) = build(&Spec {
+            fork,
+            beneficiary: Some(4),
+            txs: mixed,
+        });
+        cases.push(("call and self-destruct inside the chain", b));
+        let mut b = block.clone();
+        b.transactions[4].env.nonce += 1;
+        cases.push(("nonce gap", b));
+        let mut b = block.clone();
+        b.transactions[6].env.nonce = 1;
+        cases.push(("nonce reused", b));
+        for (what, b) in cases {
+            for threads in [1, 2, 4, 8] {
+                if let Err(e) = same_verdict(&b, &state, threads) {
+                    panic!("{fork:?} {what}: {e}");
+                }
+            }
+        }
+        // The mid-chain failure really is one (the test would otherwise prove little).
+        let mut b = block.clone();
+        for i in [0, 1, 3, 6] {
+            b.transactions[i].env.value = eth(30);
+        }
+        b.transactions[5].env.value = eth(1);
+        let err = execute_block(&b, &state, &Sequential, 1).expect_err("funds run out");
+        assert!(format!("{err}").contains("transaction 6"), "{err}");
+    }
+}
+
 /// A state whose reads of one address panic, as a broken backend might.
 struct Panicking<'a>(&'a InMemoryState, Address);
 

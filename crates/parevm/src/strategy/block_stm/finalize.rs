@@ -33,6 +33,7 @@ use crate::{
 };
 use alloy_primitives::{Address, U256, map::AddressHashMap};
 use parking_lot::Mutex;
+use revm::primitives::KECCAK_EMPTY;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// One transaction on its way to an output.
@@ -45,10 +46,13 @@ struct Pending {
     lazy: Option<(Address, U256, Option<AccountValue>)>,
     /// The recipient's value its execution saw.
     lazy_seen: AccountValue,
+    /// A lazy sender: sender, cost, nonce afterwards.
+    debit: Option<(Address, U256, u64)>,
     /// The beneficiary's value after this transaction, if it wrote the beneficiary in full.
     beneficiary_written: Option<AccountValue>,
-    /// Credits to insert into the transaction's changes (decided by the serial pass).
-    credits: [Option<(Address, AccountChange)>; 2],
+    /// Changes to insert into the transaction's changes (decided by the serial pass): the
+    /// recipient's credit, the beneficiary's fee, the lazy sender's new value.
+    credits: [Option<(Address, AccountChange)>; 3],
     cumulative_gas: u64,
 }
 
@@ -88,6 +92,60 @@ pub(super) fn parallel_for<T: Send>(
     });
 }
 
+/// The value of `address` before transaction `i`, an account some transaction below `i` wrote:
+/// the running value kept by the serial pass when no full write came after it, else read from
+/// the (final) multi-version memory.
+fn running_value(
+    mv: &MvMemory,
+    base: &dyn StateView,
+    running: &AddressHashMap<(AccountValue, TxIdx)>,
+    address: Address,
+    i: TxIdx,
+) -> Result<AccountValue, ExecError> {
+    if let Some(&(v, at)) = running.get(&address)
+        && mv
+            .latest_full_write_below(address, i)
+            .is_none_or(|j| j < at)
+    {
+        return Ok(v);
+    }
+    match mv.read_account(address, i, base)? {
+        ReadResult::Value(Value::Account(v)) => Ok(v),
+        _ => Err(ExecError::Evm(format!(
+            "block-stm: account {address} unresolved before transaction {i} after validation"
+        ))),
+    }
+}
+
+/// revm's validity checks of a lazy sender, on its real value before transaction `i`: the
+/// same functions, in the same order, that revm runs before executing it, so a failure is the
+/// error sequential execution reports.
+fn lazy_sender_checks(
+    block: &Block,
+    block_env: &revm::context::BlockEnv,
+    cfg: &revm::context::CfgEnv,
+    i: TxIdx,
+    before: AccountValue,
+) -> Result<(), ExecError> {
+    let tx = &block.transactions[i];
+    let (balance, nonce, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+    let info = crate::state::account_info(balance, nonce, code_hash, None);
+    revm::handler::pre_execution::validate_account_nonce_and_code_with_components(
+        &info, &tx.env, cfg,
+    )
+    .and_then(|()| {
+        revm::handler::pre_execution::calculate_caller_fee(balance, &tx.env, block_env, cfg)
+    })
+    .map(|_| ())
+    .map_err(|reason| {
+        crate::core::evm_error(
+            revm::context::result::EVMError::<crate::state::StateError, _>::Transaction(reason),
+            i,
+            tx,
+        )
+    })
+}
+
 /// The block's outputs from the validated results, or the first error in block order.
 pub(super) fn finalize(
     block: &Block,
@@ -101,21 +159,23 @@ pub(super) fn finalize(
     let mut pending: Vec<Pending> = results
         .into_iter()
         .map(|r| {
-            let (result, reads, lazy) = match r.into_inner() {
+            let (result, reads, lazy, debit) = match r.into_inner() {
                 Some(TxResult {
                     result,
                     reads,
                     lazy_credit,
-                }) => (Some(result), reads, lazy_credit),
-                None => (None, Vec::new(), None),
+                    lazy_debit,
+                }) => (Some(result), reads, lazy_credit, lazy_debit),
+                None => (None, Vec::new(), None, None),
             };
             Pending {
                 result,
                 reads,
                 lazy: lazy.map(|(to, v, _)| (to, v, None)),
                 lazy_seen: lazy.and_then(|(_, _, seen)| seen),
+                debit,
                 beneficiary_written: None,
-                credits: [None, None],
+                credits: [None, None, None],
                 cumulative_gas: 0,
             }
         })
@@ -150,8 +210,10 @@ pub(super) fn finalize(
     }
 
     // Serial, in block order: limits, gas, and the running values of credited accounts.
+    let (block_env, cfg) = (block.block_env(), block.cfg_env());
     let mut beneficiary_value = mv.base_account(beneficiary, base)?;
-    // Recipients credited by several transactions: (value, transaction it is the value after).
+    // Accounts credited or debited lazily by several transactions: (value, transaction it is
+    // the value after).
     let mut running: AddressHashMap<(AccountValue, TxIdx)> = AddressHashMap::default();
     let (mut gas, mut blob_gas) = (0u64, 0u64);
     for (i, p) in pending.iter_mut().enumerate() {
@@ -168,20 +230,30 @@ pub(super) fn finalize(
         gas += out.gas_used;
         blob_gas += out.blob_gas_used;
         p.cumulative_gas = gas;
+        if let Some((sender, cost, nonce)) = p.debit {
+            let before = running_value(mv, base, &running, sender, i)?;
+            lazy_sender_checks(block, &block_env, &cfg, i, before)?;
+            let (balance, _, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+            // The checks above ensured the balance covers the most the transfer could cost.
+            let balance = balance.checked_sub(cost).ok_or_else(|| {
+                ExecError::Evm(format!(
+                    "block-stm: lazy sender of transaction {i} cannot pay {cost} after revm's checks passed"
+                ))
+            })?;
+            let after = (balance, nonce, code_hash);
+            running.insert(sender, (Some(after), i));
+            p.credits[2] = Some((
+                sender,
+                AccountChange {
+                    info: Some(after),
+                    ..Default::default()
+                },
+            ));
+        }
         if let Some((to, value, known)) = p.lazy {
             let before = match known {
                 Some(v) => v,
-                None => match running.get(&to) {
-                    Some(&(v, at)) if mv.latest_full_write_below(to, i).is_none_or(|j| j < at) => v,
-                    _ => match mv.read_account(to, i, base)? {
-                        ReadResult::Value(Value::Account(v)) => v,
-                        _ => {
-                            return Err(ExecError::Evm(format!(
-                                "block-stm: recipient of transaction {i} unresolved after validation"
-                            )));
-                        }
-                    },
-                },
+                None => running_value(mv, base, &running, to, i)?,
             };
             let after = apply_credit(before, value, state_clear);
             if known.is_none() {

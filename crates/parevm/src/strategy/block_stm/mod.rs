@@ -82,6 +82,8 @@ struct TxResult {
     /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
     /// value the EVM saw.
     lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
+    /// A lazy sender: the sender, what the transfer cost it, and its nonce afterwards.
+    lazy_debit: Option<(alloy_primitives::Address, U256, u64)>,
 }
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
@@ -102,6 +104,32 @@ fn lazy_recipient(
         && to != beneficiary
         && !precompile_range)
         .then_some(to)
+}
+
+/// Whether the sender of `tx`, a plain transfer (see [`lazy_recipient`]), may run lazily: the
+/// EVM gets a stand-in balance and the transaction's own nonce instead of waiting for the
+/// sender's previous transactions, and the cost is recorded as a debit.
+///
+/// Why this is exact: a plain transfer to a codeless account runs no code, so nothing observes
+/// the sender's balance or nonce except the EVM's validity checks, and its cost (value plus gas
+/// used times price) does not depend on them. Finalize, meeting transactions in block order,
+/// knows the sender's real value before each one and runs revm's own checks on it
+/// (`validate_account_nonce_and_code_with_components`, `calculate_caller_fee`): when they pass,
+/// sequential execution would have produced the same result; when they fail, sequential
+/// execution would have rejected the transaction with that very error. The sender's lack of
+/// code is an ordinary read, validated as usual. Not for blob transactions, the beneficiary,
+/// or amounts near the stand-in balance.
+fn lazy_sender_eligible(
+    tx: &crate::block::Transaction,
+    beneficiary: alloy_primitives::Address,
+) -> bool {
+    use revm::context_interface::Transaction as _;
+    tx.env.caller != beneficiary
+        && tx.tx_type != 3
+        && tx
+            .env
+            .max_balance_spending()
+            .is_ok_and(|v| v < view::LAZY_SENDER_BALANCE >> 4)
 }
 
 /// Statistics of the whole run, summed from each worker's [`Local`] counts when it stops.
@@ -140,6 +168,9 @@ struct Shared<'a> {
     results: Vec<Mutex<Option<TxResult>>>,
     /// For each transaction, the previous transaction of the same sender, if any.
     same_sender: Vec<Option<TxIdx>>,
+    /// Whether the block's configuration lets plain transfers run with lazy senders (revm's
+    /// nonce, balance, fee and EIP-3607 checks all on: finalize re-runs exactly those).
+    lazy_senders: bool,
     counters: Counters,
     panic: Mutex<Option<String>>,
 }
@@ -187,6 +218,14 @@ impl Strategy for BlockStm {
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
             same_sender: previous_same_sender(block),
+            lazy_senders: {
+                use revm::context_interface::Cfg as _;
+                let cfg = block.cfg_env();
+                !(cfg.is_nonce_check_disabled()
+                    || cfg.is_balance_check_disabled()
+                    || cfg.is_fee_charge_disabled()
+                    || cfg.is_eip3607_disabled())
+            },
             counters: Counters::default(),
             panic: Mutex::new(None),
         };
@@ -262,6 +301,9 @@ fn worker(shared: &Shared<'_>) {
             blocked: None,
             lazy: None,
             lazy_seen: None,
+            lazy_sender: None,
+            lazy_sender_served: false,
+            lazy_sender_spoiled: false,
         };
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
@@ -313,9 +355,13 @@ fn execute(
     let tx = &shared.block.transactions[i];
     let beneficiary = shared.block.header.beneficiary;
     let mut lazy = lazy_recipient(tx, beneficiary);
+    let mut lazy_sender =
+        lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx, beneficiary);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
-    // Executing before it has executed would only produce a nonce error to throw away.
-    if let Some(j) = shared.same_sender[i]
+    // Executing before it has executed would only produce a nonce error to throw away (a
+    // lazy sender does not read the nonce: finalize checks it).
+    if !lazy_sender
+        && let Some(j) = shared.same_sender[i]
         && !shared.scheduler.is_executed(j)
         && shared.scheduler.add_dependency(i, j)
     {
@@ -323,7 +369,9 @@ fn execute(
         return None;
     }
     loop {
-        exec.db_mut().reset(i, lazy);
+        let view = exec.db_mut();
+        view.reset(i, lazy);
+        view.set_lazy_sender(lazy_sender.then_some((tx.env.caller, tx.env.nonce)));
         local.executions += 1;
         let mut result = exec.execute_deferring_fee(i, tx, 0);
         let view = exec.db_mut();
@@ -333,6 +381,10 @@ fn execute(
                 return None;
             }
             continue; // the blocking transaction finished meanwhile: run again now
+        }
+        if view.lazy_sender_spoiled {
+            lazy_sender = false;
+            continue;
         }
         let lazy_used = view.lazy.filter(|to| {
             view.reads
@@ -345,15 +397,38 @@ fn execute(
                 // Cannot happen for a plain transfer to a codeless account; if it does, run
                 // again reading the recipient for real rather than trust a speculative value.
                 lazy = None;
+                lazy_sender = false;
                 continue;
             }
             out.changes.remove(&to);
             lazy_credit = Some((to, tx.env.value, view.lazy_seen));
         }
+        let mut lazy_debit = None;
+        if view.lazy_sender_served
+            && let Ok((out, _)) = &mut result
+        {
+            let caller = tx.env.caller;
+            let after = out.changes.remove(&caller).and_then(|c| c.info);
+            match after {
+                Some((balance, nonce, _)) if lazy_credit.is_some() => {
+                    let cost = view::LAZY_SENDER_BALANCE.checked_sub(balance);
+                    lazy_debit = cost.map(|amount| (caller, amount, nonce));
+                }
+                _ => {}
+            }
+            if lazy_debit.is_none() {
+                // Not the plain transfer it looked like: run again reading the sender.
+                lazy_sender = false;
+                continue;
+            }
+        }
         let reads = std::mem::take(&mut view.reads);
         let mut writes = mv_memory::Writes::new();
         if let Some((to, value, _)) = lazy_credit {
             writes.push((Location::Account(to), Write::Delta(value)));
+        }
+        if let Some((from, amount, nonce)) = lazy_debit {
+            writes.push((Location::Account(from), Write::Debit { amount, nonce }));
         }
         if let Ok((out, _)) = &result {
             for (address, change) in &out.changes {
@@ -377,6 +452,7 @@ fn execute(
             result,
             reads,
             lazy_credit,
+            lazy_debit,
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }

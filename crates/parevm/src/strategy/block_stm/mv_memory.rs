@@ -5,8 +5,10 @@
 //! account's storage was wiped (creation or destruction). No hashing is used as identity, so
 //! two locations never collide.
 //!
-//! A write is a full value, a balance *delta* (the deferred beneficiary fee: commutative, so
-//! it does not order transactions unless one of them reads the balance), or an ESTIMATE: the
+//! A write is a full value, a *delta* (a lazy transfer's credit to its recipient, or a lazy
+//! sender's debit with its new nonce: applied in block order on top of the highest full value,
+//! so they do not order transactions unless one of them reads the account in full), or an
+//! ESTIMATE: the
 //! mark left by an aborted incarnation, meaning "a value will probably be written here";
 //! reading it suspends the reader until the writer re-executes.
 //!
@@ -77,6 +79,36 @@ pub(crate) enum Write {
     Wipe,
     /// A balance increment (a touch, when zero) applied after the writer's other effects.
     Delta(U256),
+    /// A lazy sender's plain transfer: the balance goes down by `amount` (value plus gas) and
+    /// the nonce becomes `nonce`. Code is unchanged.
+    Debit {
+        /// What the transfer cost the sender.
+        amount: U256,
+        /// The sender's nonce afterwards.
+        nonce: u64,
+    },
+}
+
+impl Write {
+    /// True for the commutative entries (credits and lazy debits) that a read folds onto the
+    /// highest full value below it, rather than starting from.
+    fn is_delta(&self) -> bool {
+        matches!(self, Write::Delta(_) | Write::Debit { .. })
+    }
+
+    /// `value` after this delta entry.
+    fn apply_delta(&self, value: AccountValue, state_clear: bool) -> AccountValue {
+        match self {
+            Write::Delta(d) => apply_credit(value, *d, state_clear),
+            Write::Debit { amount, nonce } => {
+                let (balance, _, code) = value.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+                // Saturating: a speculative read may combine entries that no final order
+                // produces; finalize checks the real balance covers the cost.
+                Some((balance.saturating_sub(*amount), *nonce, code))
+            }
+            _ => value,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -178,7 +210,7 @@ impl Slot {
     }
 
     fn insert(&mut self, i: TxIdx, e: Entry) {
-        let is_delta = matches!(e, Entry::Written(Write::Delta(_)));
+        let is_delta = matches!(&e, Entry::Written(w) if w.is_delta());
         match search(&self.versions, i, |(j, _)| *j) {
             Ok(pos) => self.versions[pos].1 = e,
             Err(pos) => self.versions.insert(pos, (i, e)),
@@ -498,7 +530,7 @@ impl MvMemory {
         }
         // (value, transaction of the full value it starts from), or the deltas to fold onto
         // the pre-block value when that is not cached yet.
-        let found: Result<(AccountValue, Option<TxIdx>), Vec<U256>> = {
+        let found: Result<(AccountValue, Option<TxIdx>), Vec<Write>> = {
             let shard = self.shard_by_hash(h).lock();
             match shard.get(&loc) {
                 None => Err(Vec::new()),
@@ -525,17 +557,17 @@ impl MvMemory {
                     let full_at = start.map(|p| below[p].0);
                     let from = start.map_or(0, |p| p + 1);
                     let deltas = below[from..].iter().filter_map(|(_, e)| match e {
-                        Entry::Written(Write::Delta(d)) => Some(*d),
+                        Entry::Written(w) if w.is_delta() => Some(w),
                         _ => None,
                     });
                     match initial {
                         Some(v) if code_only => Ok((v, full_at)),
                         Some(v) => Ok((
-                            deltas.fold(v, |acc, d| apply_credit(acc, d, self.state_clear)),
+                            deltas.fold(v, |acc, w| w.apply_delta(acc, self.state_clear)),
                             full_at,
                         )),
                         None if code_only => Err(Vec::new()),
-                        None => Err(deltas.collect()),
+                        None => Err(deltas.cloned().collect()),
                     }
                 }
             }
@@ -549,8 +581,8 @@ impl MvMemory {
                 self.cache_base(loc, Value::Account(v));
                 (
                     deltas
-                        .into_iter()
-                        .fold(v, |acc, d| apply_credit(acc, d, self.state_clear)),
+                        .iter()
+                        .fold(v, |acc, w| w.apply_delta(acc, self.state_clear)),
                     None,
                 )
             }

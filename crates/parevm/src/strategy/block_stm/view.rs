@@ -27,7 +27,20 @@ pub(crate) struct TxView<'a> {
     /// The value of the lazy recipient the EVM was given (the pre-block value when no lower
     /// transaction ever wrote it: finalize then needs no second read).
     pub(crate) lazy_seen: super::mv_memory::AccountValue,
+    /// The sender of a plain transfer executed lazily, with the transaction's nonce: the EVM
+    /// gets [`LAZY_SENDER_BALANCE`] and that nonce instead of the sender's speculative value,
+    /// and only the sender's lack of code is recorded (finalize checks nonce and balance).
+    pub(crate) lazy_sender: Option<(Address, u64)>,
+    /// Set when the EVM was given the lazy sender's stand-in value.
+    pub(crate) lazy_sender_served: bool,
+    /// Set when code ran after the stand-in was served (the recipient turned out to have
+    /// code): the result is thrown away and the transaction runs again reading the sender.
+    pub(crate) lazy_sender_spoiled: bool,
 }
+
+/// The balance a lazy sender is given: more than any eligible transaction can spend (see
+/// `lazy_sender_eligible`), so the EVM's balance check passes and the cost is the difference.
+pub(crate) const LAZY_SENDER_BALANCE: U256 = U256::from_limbs([0, 0, 0, 1 << 62]);
 
 impl TxView<'_> {
     /// Prepares the view for executing transaction `txn`.
@@ -37,6 +50,13 @@ impl TxView<'_> {
         self.blocked = None;
         self.lazy = lazy;
         self.lazy_seen = None;
+    }
+
+    /// Executes the sender of `txn` lazily (call after [`TxView::reset`]).
+    pub(crate) fn set_lazy_sender(&mut self, sender: Option<(Address, u64)>) {
+        self.lazy_sender = sender;
+        self.lazy_sender_served = false;
+        self.lazy_sender_spoiled = false;
     }
 
     fn resolve(&mut self, loc: Location, r: ReadResult) -> Result<Value, StateError> {
@@ -57,6 +77,30 @@ impl revm::Database for TxView<'_> {
     type Error = StateError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        if let Some((sender, nonce)) = self.lazy_sender
+            && sender == address
+        {
+            let loc = Location::Account(address);
+            match self.mv.read_codeless(address, self.txn, self.base)? {
+                ReadResult::Value(Value::Account(v))
+                    if v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY) =>
+                {
+                    self.reads.push((loc, Value::Codeless));
+                    self.lazy_sender_served = true;
+                    return Ok(Some(crate::state::account_info(
+                        LAZY_SENDER_BALANCE,
+                        nonce,
+                        KECCAK_EMPTY,
+                        None,
+                    )));
+                }
+                ReadResult::Value(_) => self.lazy_sender = None, // has code: read it for real
+                ReadResult::Blocked(j) => {
+                    self.blocked = Some(j);
+                    return Err(StateError::Interrupted);
+                }
+            }
+        }
         let r = if self.lazy == Some(address) {
             // Balance deltas are not summed: the transfer's outcome does not depend on them.
             self.mv.read_codeless(address, self.txn, self.base)?
@@ -73,8 +117,10 @@ impl revm::Database for TxView<'_> {
                     self.lazy_seen = v;
                     v
                 } else {
-                    // It has code: read it for real after all.
+                    // It has code: read it for real after all. Its code will run, and must
+                    // not see a lazy sender's stand-in value.
                     self.lazy = None;
+                    self.lazy_sender_spoiled |= self.lazy_sender_served;
                     return self.basic(address);
                 }
             }

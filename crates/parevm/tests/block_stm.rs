@@ -363,15 +363,21 @@ fn lazy_senders_get_the_sequential_verdict() {
         (0, t(2), false),
     ];
     let eth = |x: u128| U256::from(x * 10u128.pow(18));
-    let base = |fork| {
+    let base = |fork, beneficiary| {
         build(&Spec {
             fork,
-            beneficiary: None,
+            beneficiary,
             txs: txs.clone(),
         })
     };
-    for fork in [Fork::Berlin, Fork::Cancun] {
-        let (block, state) = base(fork);
+    // A fresh beneficiary, and the chain's sender as beneficiary (a mining pool's payouts).
+    for (fork, beneficiary) in [
+        (Fork::Berlin, None),
+        (Fork::Cancun, None),
+        (Fork::Berlin, Some(0)),
+        (Fork::Cancun, Some(0)),
+    ] {
+        let (block, state) = base(fork, beneficiary);
         let mut cases: Vec<(&str, Block)> = vec![("plain chain", block.clone())];
         // Senders start with 100 ETH; 30 ETH each: sender 0's fifth transfer (index 6) cannot
         // be paid ...
@@ -403,7 +409,7 @@ fn lazy_senders_get_the_sequential_verdict() {
         for (what, b) in cases {
             for threads in [1, 2, 4, 8] {
                 if let Err(e) = same_verdict(&b, &state, threads) {
-                    panic!("{fork:?} {what}: {e}");
+                    panic!("{fork:?} beneficiary {beneficiary:?} {what}: {e}");
                 }
             }
         }

@@ -231,7 +231,12 @@ pub(super) fn finalize(
         blob_gas += out.blob_gas_used;
         p.cumulative_gas = gas;
         if let Some((sender, cost, nonce)) = p.debit {
-            let before = running_value(mv, base, &running, sender, i)?;
+            // The beneficiary's running value is kept apart (its fees are not in the memory).
+            let before = if sender == beneficiary {
+                beneficiary_value
+            } else {
+                running_value(mv, base, &running, sender, i)?
+            };
             lazy_sender_checks(block, &block_env, &cfg, i, before)?;
             let (balance, _, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
             // The checks above ensured the balance covers the most the transfer could cost.
@@ -241,7 +246,11 @@ pub(super) fn finalize(
                 ))
             })?;
             let after = (balance, nonce, code_hash);
-            running.insert(sender, (Some(after), i));
+            if sender == beneficiary {
+                beneficiary_value = Some(after);
+            } else {
+                running.insert(sender, (Some(after), i));
+            }
             p.credits[2] = Some((
                 sender,
                 AccountChange {

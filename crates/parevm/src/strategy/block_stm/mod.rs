@@ -117,15 +117,12 @@ fn lazy_recipient(
 /// (`validate_account_nonce_and_code_with_components`, `calculate_caller_fee`): when they pass,
 /// sequential execution would have produced the same result; when they fail, sequential
 /// execution would have rejected the transaction with that very error. The sender's lack of
-/// code is an ordinary read, validated as usual. Not for blob transactions, the beneficiary,
-/// or amounts near the stand-in balance.
-fn lazy_sender_eligible(
-    tx: &crate::block::Transaction,
-    beneficiary: alloy_primitives::Address,
-) -> bool {
+/// code is an ordinary read, validated as usual. The beneficiary may be the sender (mining
+/// pools pay out from it): its fee is then credited inside the EVM and is part of the net
+/// cost. Not for blob transactions or amounts near the stand-in balance.
+fn lazy_sender_eligible(tx: &crate::block::Transaction) -> bool {
     use revm::context_interface::Transaction as _;
-    tx.env.caller != beneficiary
-        && tx.tx_type != 3
+    tx.tx_type != 3
         && tx
             .env
             .max_balance_spending()
@@ -355,8 +352,7 @@ fn execute(
     let tx = &shared.block.transactions[i];
     let beneficiary = shared.block.header.beneficiary;
     let mut lazy = lazy_recipient(tx, beneficiary);
-    let mut lazy_sender =
-        lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx, beneficiary);
+    let mut lazy_sender = lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away (a
     // lazy sender does not read the nonce: finalize checks it).

@@ -48,6 +48,9 @@ struct Pending {
     lazy_seen: AccountValue,
     /// A lazy sender: sender, cost, nonce afterwards.
     debit: Option<(Address, U256, u64)>,
+    /// The outcome of the lazy sender's checks, decided by the parallel pass when no lower
+    /// transaction wrote the sender (its change is then already in `credits[2]`).
+    debit_checked: Option<Result<(), ExecError>>,
     /// The beneficiary's value after this transaction, if it wrote the beneficiary in full.
     beneficiary_written: Option<AccountValue>,
     /// Changes to insert into the transaction's changes (decided by the serial pass): the
@@ -117,16 +120,27 @@ fn running_value(
     }
 }
 
-/// revm's validity checks of a lazy sender, on its real value before transaction `i`: the
-/// same functions, in the same order, that revm runs before executing it, so a failure is the
-/// error sequential execution reports.
-fn lazy_sender_checks(
+/// A change that sets an account's info and leaves its storage alone.
+fn account_change(info: AccountValue) -> AccountChange {
+    AccountChange {
+        info,
+        ..Default::default()
+    }
+}
+
+/// A lazy sender's value after transaction `i`, given its real value `before`: revm's validity
+/// checks run on `before` first — the same functions, in the same order, that revm runs before
+/// executing a transaction, so a failure is the error sequential execution reports — and then
+/// the transfer's `cost` comes off the balance and the nonce becomes `nonce_after`.
+fn debit(
     block: &Block,
     block_env: &revm::context::BlockEnv,
     cfg: &revm::context::CfgEnv,
     i: TxIdx,
     before: AccountValue,
-) -> Result<(), ExecError> {
+    cost: U256,
+    nonce_after: u64,
+) -> Result<AccountValue, ExecError> {
     let tx = &block.transactions[i];
     let (balance, nonce, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
     let info = crate::state::account_info(balance, nonce, code_hash, None);
@@ -136,14 +150,20 @@ fn lazy_sender_checks(
     .and_then(|()| {
         revm::handler::pre_execution::calculate_caller_fee(balance, &tx.env, block_env, cfg)
     })
-    .map(|_| ())
     .map_err(|reason| {
         crate::core::evm_error(
             revm::context::result::EVMError::<crate::state::StateError, _>::Transaction(reason),
             i,
             tx,
         )
-    })
+    })?;
+    // The checks ensured the balance covers the most the transfer could cost.
+    let balance = balance.checked_sub(cost).ok_or_else(|| {
+        ExecError::Evm(format!(
+            "block-stm: lazy sender of transaction {i} cannot pay {cost} after revm's checks passed"
+        ))
+    })?;
+    Ok(Some((balance, nonce_after, code_hash)))
 }
 
 /// The block's outputs from the validated results, or the first error in block order.
@@ -174,6 +194,7 @@ pub(super) fn finalize(
                 lazy: lazy.map(|(to, v, _)| (to, v, None)),
                 lazy_seen: lazy.and_then(|(_, _, seen)| seen),
                 debit,
+                debit_checked: None,
                 beneficiary_written: None,
                 credits: [None, None, None],
                 cumulative_gas: 0,
@@ -184,8 +205,20 @@ pub(super) fn finalize(
     // Per transaction, in parallel: pre-block values of uncontended recipients, whether the
     // beneficiary was written in full. Read sets were freed with their results.
     let base_errors = Mutex::new(None);
+    let (block_env, cfg) = (block.block_env(), block.cfg_env());
     parallel_for(&mut pending, threads, |i, p| {
         drop(std::mem::take(&mut p.reads));
+        if let Some((sender, cost, nonce)) = p.debit
+            && sender != beneficiary
+            && !mv.account_written_below(sender, i)
+        {
+            let checked = mv
+                .base_account(sender, base)
+                .map_err(ExecError::from)
+                .and_then(|before| debit(block, &block_env, &cfg, i, before, cost, nonce))
+                .map(|after| p.credits[2] = Some((sender, account_change(after))));
+            p.debit_checked = Some(checked);
+        }
         if let Some(Ok((out, _))) = &p.result {
             p.beneficiary_written = out.changes.get(&beneficiary).map(|c| c.info);
         }
@@ -210,7 +243,6 @@ pub(super) fn finalize(
     }
 
     // Serial, in block order: limits, gas, and the running values of credited accounts.
-    let (block_env, cfg) = (block.block_env(), block.cfg_env());
     let mut beneficiary_value = mv.base_account(beneficiary, base)?;
     // Accounts credited or debited lazily by several transactions: (value, transaction it is
     // the value after).
@@ -230,34 +262,22 @@ pub(super) fn finalize(
         gas += out.gas_used;
         blob_gas += out.blob_gas_used;
         p.cumulative_gas = gas;
-        if let Some((sender, cost, nonce)) = p.debit {
+        if let Some(checked) = p.debit_checked.take() {
+            checked?;
+        } else if let Some((sender, cost, nonce)) = p.debit {
             // The beneficiary's running value is kept apart (its fees are not in the memory).
             let before = if sender == beneficiary {
                 beneficiary_value
             } else {
                 running_value(mv, base, &running, sender, i)?
             };
-            lazy_sender_checks(block, &block_env, &cfg, i, before)?;
-            let (balance, _, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
-            // The checks above ensured the balance covers the most the transfer could cost.
-            let balance = balance.checked_sub(cost).ok_or_else(|| {
-                ExecError::Evm(format!(
-                    "block-stm: lazy sender of transaction {i} cannot pay {cost} after revm's checks passed"
-                ))
-            })?;
-            let after = (balance, nonce, code_hash);
+            let after = debit(block, &block_env, &cfg, i, before, cost, nonce)?;
             if sender == beneficiary {
-                beneficiary_value = Some(after);
+                beneficiary_value = after;
             } else {
-                running.insert(sender, (Some(after), i));
+                running.insert(sender, (after, i));
             }
-            p.credits[2] = Some((
-                sender,
-                AccountChange {
-                    info: Some(after),
-                    ..Default::default()
-                },
-            ));
+            p.credits[2] = Some((sender, account_change(after)));
         }
         if let Some((to, value, known)) = p.lazy {
             let before = match known {

@@ -20,13 +20,28 @@
 //! the EVM as sequential execution does. After the run, fees are folded into each
 //! transaction's state changes in block order, so the output equals sequential's exactly.
 //!
+//! Plain value transfers (no calldata, to an account without code) go further, on both
+//! sides. The recipient is credited as a delta (only its lack of code is read). The sender is
+//! *lazy* (`lazy_sender_eligible`): the EVM gets a stand-in balance and the transaction's
+//! own nonce instead of the sender's value, so the transfer neither waits for the sender's
+//! previous transaction nor conflicts with it; its cost and new nonce are recorded as a debit,
+//! and finalize, in block order, runs revm's own nonce and balance checks on the sender's real
+//! value. One account paying hundreds of others (exchange and mining-pool payouts, the slowest
+//! mainnet blocks before this) thus runs in parallel instead of as a nonce chain.
+//!
 //! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
 //! (a wipe location), contract creation (new code is shared by hash, storage starts at the
 //! wipe), EIP-7702 delegations (ordinary account writes) and same-sender nonce chains
-//! (ordinary conflicts) all run in parallel. The one rule: given a single thread, the block
-//! runs on the sequential strategy, as Aptos's executor does at concurrency level 1 (one
-//! worker in block order only ever reads final values, so there is nothing to speculate
-//! on); `fallbacks` counts it. [`BlockStm::ALWAYS_SPECULATIVE`] disables the rule.
+//! (lazy senders for plain transfers, ordinary conflicts otherwise) all run in parallel. The
+//! one rule: given a single thread, the block runs on the sequential strategy, as Aptos's
+//! executor does at concurrency level 1 (one worker in block order only ever reads final
+//! values, so there is nothing to speculate on); `fallbacks` counts it.
+//! [`BlockStm::ALWAYS_SPECULATIVE`] disables the rule.
+//!
+//! There is deliberately no rule running small blocks sequentially, although a block of a few
+//! cheap transactions runs at about half sequential's speed (setting up the run costs as much
+//! as the transactions): the state and blockchain test suites are mostly one-transaction
+//! blocks, and with such a rule they would stop testing this strategy.
 
 mod finalize;
 mod mv_memory;

@@ -72,6 +72,25 @@ pub fn empty_code() -> Bytecode {
     EMPTY_CODE.with(Clone::clone)
 }
 
+/// A copy of `code` with its own reference count, for one thread to clone from.
+///
+/// Why: every account load clones its `Bytecode` (an `Arc`) and drops it afterwards; when
+/// several threads execute the same contract (a token, a pool), those increments all hit one
+/// cache line shared between cores. A thread that keeps its own copy counts on its own line.
+/// Analysed legacy code is copied field by field, without analysing it again.
+pub fn private_copy(code: &Bytecode) -> Bytecode {
+    match code.legacy_jump_table() {
+        Some(jump_table) if code.kind() == revm::bytecode::BytecodeKind::LegacyAnalyzed => {
+            // SAFETY: the padded bytes, original length and jump table of an analysed
+            // bytecode, unchanged: exactly what `new_analyzed` asks for.
+            unsafe {
+                Bytecode::new_analyzed(code.bytecode().clone(), code.len(), jump_table.clone())
+            }
+        }
+        _ => code.clone(),
+    }
+}
+
 /// An [`AccountInfo`] without going through `AccountInfo::default()` (which clones and drops
 /// revm's shared empty code); codeless accounts get [`empty_code`].
 pub fn account_info(
@@ -181,5 +200,34 @@ impl<S: StateView> revm::DatabaseRef for RevmDb<S> {
     #[inline]
     fn block_hash_ref(&self, number: u64) -> Result<B256, StateError> {
         self.0.block_hash(number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-thread copies are indistinguishable from the originals to revm: same bytes,
+    /// length, hash, jump table and kind.
+    #[test]
+    fn private_copies_equal_their_originals() {
+        let empty = empty_code();
+        assert_eq!(empty, Bytecode::new());
+        assert_eq!(empty.hash_slow(), revm::primitives::KECCAK_EMPTY);
+        assert_eq!(empty.bytecode(), Bytecode::new().bytecode());
+        // PUSH1 4, JUMP, INVALID, JUMPDEST, STOP: one valid jump destination.
+        let code = Bytecode::new_raw(alloy_primitives::Bytes::from_static(&[
+            0x60, 0x04, 0x56, 0xfe, 0x5b, 0x00,
+        ]));
+        let copy = private_copy(&code);
+        assert_eq!(copy, code);
+        assert_eq!(copy.hash_slow(), code.hash_slow());
+        assert_eq!(copy.bytecode(), code.bytecode());
+        assert_eq!(copy.len(), code.len());
+        assert_eq!(copy.kind(), code.kind());
+        assert_eq!(copy.legacy_jump_table(), code.legacy_jump_table());
+        assert!(copy.legacy_jump_table().unwrap().is_valid(4));
+        let delegation = Bytecode::new_eip7702(alloy_primitives::Address::repeat_byte(7));
+        assert_eq!(private_copy(&delegation), delegation);
     }
 }

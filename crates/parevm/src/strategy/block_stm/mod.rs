@@ -316,6 +316,7 @@ fn worker(shared: &Shared<'_>) {
             lazy_sender: None,
             lazy_sender_served: false,
             lazy_sender_spoiled: false,
+            code_cache: Default::default(),
         };
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;

@@ -36,6 +36,9 @@ pub(crate) struct TxView<'a> {
     /// Set when code ran after the stand-in was served (the recipient turned out to have
     /// code): the result is thrown away and the transaction runs again reading the sender.
     pub(crate) lazy_sender_spoiled: bool,
+    /// This worker's copies of the code it ran (see [`crate::state::private_copy`]). A hash
+    /// names one code, so entries never go stale.
+    pub(crate) code_cache: HashMap<B256, Bytecode>,
 }
 
 /// The balance a lazy sender is given: more than any eligible transaction can spend (see
@@ -138,10 +141,16 @@ impl revm::Database for TxView<'_> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
-        if let Some(code) = self.new_code.read().get(&code_hash) {
+        if let Some(code) = self.code_cache.get(&code_hash) {
             return Ok(code.clone());
         }
-        self.base.code_by_hash(code_hash)
+        let code = match self.new_code.read().get(&code_hash) {
+            Some(code) => code.clone(),
+            None => self.base.code_by_hash(code_hash)?,
+        };
+        let code = crate::state::private_copy(&code);
+        self.code_cache.insert(code_hash, code.clone());
+        Ok(code)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {

@@ -420,14 +420,13 @@ fn execute(
             && let Ok((out, _)) = &mut result
         {
             let caller = tx.env.caller;
-            let after = out.changes.remove(&caller).and_then(|c| c.info);
-            match after {
-                Some((balance, nonce, _)) if lazy_credit.is_some() => {
-                    let cost = view::LAZY_SENDER_BALANCE.checked_sub(balance);
-                    lazy_debit = cost.map(|amount| (caller, amount, nonce));
-                }
-                _ => {}
-            }
+            // What the transfer took from the stand-in balance, and the nonce it left.
+            lazy_debit = match out.changes.remove(&caller).and_then(|c| c.info) {
+                Some((balance, nonce, _)) if lazy_credit.is_some() => view::LAZY_SENDER_BALANCE
+                    .checked_sub(balance)
+                    .map(|amount| (caller, amount, nonce)),
+                _ => None,
+            };
             if lazy_debit.is_none() {
                 // Not the plain transfer it looked like: run again reading the sender.
                 lazy_sender = false;

@@ -120,6 +120,11 @@ enum Entry {
 /// The writes of one execution (most transactions write a handful of locations).
 pub(crate) type Writes = SmallVec<[(Location, Write); 6]>;
 
+/// True when the account does not exist or has no code.
+pub(crate) fn codeless(v: &AccountValue) -> bool {
+    v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY)
+}
+
 /// A value read, as recorded for validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
@@ -136,7 +141,7 @@ impl Value {
     /// Whether re-reading gave a value the recorded read accepts.
     pub(crate) fn accepts(&self, now: &Value) -> bool {
         match (self, now) {
-            (Value::Codeless, Value::Account(v)) => v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY),
+            (Value::Codeless, Value::Account(v)) => codeless(v),
             (seen, now) => seen == now,
         }
     }

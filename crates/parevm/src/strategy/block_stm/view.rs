@@ -3,7 +3,7 @@
 //! with the value seen, for validation. A read blocked by an ESTIMATE interrupts execution.
 
 use super::{
-    mv_memory::{Location, MvMemory, ReadResult, Value},
+    mv_memory::{Location, MvMemory, ReadResult, Value, codeless},
     scheduler::TxIdx,
 };
 use crate::state::{AccountInfo, Bytecode, StateError, StateView};
@@ -85,9 +85,7 @@ impl revm::Database for TxView<'_> {
         {
             let loc = Location::Account(address);
             match self.mv.read_codeless(address, self.txn, self.base)? {
-                ReadResult::Value(Value::Account(v))
-                    if v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY) =>
-                {
+                ReadResult::Value(Value::Account(v)) if codeless(&v) => {
                     self.reads.push((loc, Value::Codeless));
                     self.lazy_sender_served = true;
                     return Ok(Some(crate::state::account_info(
@@ -113,7 +111,7 @@ impl revm::Database for TxView<'_> {
         let loc = Location::Account(address);
         let v = match r {
             ReadResult::Value(Value::Account(v)) if self.lazy == Some(address) => {
-                if v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY) {
+                if codeless(&v) {
                     // The EVM gets the current speculative value, but only codelessness is
                     // recorded: a plain transfer's outcome does not depend on the balance.
                     self.reads.push((loc, Value::Codeless));

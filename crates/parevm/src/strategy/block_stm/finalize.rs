@@ -3,10 +3,13 @@
 //! transaction's changes exactly as sequential execution would have written them.
 //!
 //! Only what is inherently ordered runs serially: the gas prefix sums, the beneficiary's
-//! running balance (one addition per transaction) and the running balance of recipients that
-//! several transactions credit. Everything else — reading pre-block values, looking at a
-//! transaction's own changes, inserting the credits into its change set, freeing its read set —
-//! is per transaction and runs on every worker thread.
+//! running balance (one addition per transaction) and the running values of accounts that
+//! several lazy transfers credit or debit. Everything else — reading pre-block values, checking
+//! uncontended lazy senders, looking at a transaction's own changes, building and inserting the
+//! credits, freeing its read set, moving the outputs — is per transaction and runs on every
+//! worker thread. The serial pass reads one compact [`Settle`] record per transaction, gathered
+//! by the first parallel pass: walking the results themselves (hundreds of bytes each, spread
+//! over several cache lines) made it memory-bound on blocks of cheap transactions.
 //!
 //! Why the recipient's value before transaction `i` is right: after the parallel phase the
 //! multi-version memory holds exactly the final incarnation's writes of every transaction.
@@ -14,7 +17,11 @@
 //! before `i` is the pre-block value. Otherwise it is the highest full write below `i` plus the
 //! credits above that write; those credits belong to lower transactions whose recipient was
 //! already written below them, so the serial pass met them first, in block order, and keeps
-//! their running sum — it only re-reads the memory when a full write came in between.
+//! their running sum — it only re-reads the memory when a full write came in between. The
+//! same holds for a lazy sender's value. The pre-block value need not be read again when the
+//! lowest-writer table shows that no incarnation of any lower transaction *ever* wrote the
+//! account: the execution then read the pre-block value and kept it. (A lower write that a
+//! re-execution later withdrew would not show in the final memory, but would in the table.)
 
 use super::{
     TxResult,
@@ -36,53 +43,88 @@ use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// One transaction on its way to an output.
-struct Pending {
-    result: Option<Result<(TxOutput, Option<U256>), ExecError>>,
-    /// The read set, freed by the parallel pass rather than on the serial path.
-    reads: Vec<(super::mv_memory::Location, Value)>,
-    /// The lazy transfer credit: recipient, amount, and the recipient's value before this
-    /// transaction when no lower transaction wrote it (the pre-block value).
-    lazy: Option<(Address, U256, Option<AccountValue>)>,
-    /// The recipient's value its execution saw.
-    lazy_seen: AccountValue,
-    /// A lazy sender: sender, cost, nonce afterwards.
-    debit: Option<(Address, U256, u64)>,
-    /// The outcome of the lazy sender's checks, decided by the parallel pass when no lower
-    /// transaction wrote the sender (its change is then already in `credits[2]`).
-    debit_checked: Option<Result<(), ExecError>>,
-    /// The beneficiary's value after this transaction, if it wrote the beneficiary in full.
-    beneficiary_written: Option<AccountValue>,
-    /// Changes to insert into the transaction's changes (decided by the serial pass): the
-    /// recipient's credit, the beneficiary's fee, the lazy sender's new value.
-    credits: [Option<(Address, AccountChange)>; 3],
-    cumulative_gas: u64,
+/// What the serial pass needs of one transaction (gathered by the first parallel pass).
+#[derive(Default, Clone, Copy)]
+struct Settle {
+    gas_used: u64,
+    blob_gas_used: u64,
+    /// The transaction's gas limit, for the block-limit check.
+    gas_limit: u64,
+    /// The fee deferred to the beneficiary (meaningful with [`Settle::FEE`]).
+    fee: U256,
+    flags: u8,
 }
 
-/// Runs `f` on every item of `items` on `threads` threads (the caller and `threads - 1` pool
-/// workers), which claim chunks of consecutive items from a shared counter.
+impl Settle {
+    /// The transaction has an output (otherwise its error, or its absence, is reported).
+    const OK: u8 = 1;
+    /// It deferred a fee.
+    const FEE: u8 = 2;
+    /// It wrote the beneficiary in full.
+    const BENEFICIARY_WRITTEN: u8 = 4;
+    /// A lazy sender some lower transaction also wrote: settled by the serial pass.
+    const CONTESTED_DEBIT: u8 = 8;
+    /// A lazy credit to a recipient some lower transaction also wrote.
+    const CONTESTED_CREDIT: u8 = 16;
+    /// `check_block_limits` has more to check than the gas limit (blob and set-code types).
+    const SPECIAL_TYPE: u8 = 32;
+    /// A lazy sender whose checks, run by the parallel pass, failed.
+    const DEBIT_FAILED: u8 = 64;
+
+    /// Whether any of `flags` is set.
+    fn has(&self, flags: u8) -> bool {
+        self.flags & flags != 0
+    }
+}
+
+/// What the serial pass decides for one transaction, beyond what it stores in the result.
+#[derive(Default, Clone)]
+struct Settled {
+    cumulative_gas: u64,
+    /// The beneficiary's value before this transaction's deferred fee.
+    fee_before: AccountValue,
+}
+
+/// The finalize-time state of a lazy transfer, kept with its result.
+#[derive(Default)]
+pub(super) struct LazySettlement {
+    /// The lazy sender's value after the transfer, or the error revm's checks gave.
+    pub(super) debit_after: Option<Result<AccountValue, ExecError>>,
+    /// The lazy recipient's value before the credit.
+    pub(super) credit_before: Option<AccountValue>,
+}
+
+/// Consecutive transactions per chunk of a parallel pass.
+const CHUNK: usize = 64;
+
+/// Runs `f(c, chunk)` on every chunk (`c` its position; chunk `c` holds the items from
+/// `c * CHUNK`) on `threads` threads: the caller and `threads - 1` pool workers, which claim
+/// chunks from a shared counter. `items` is how many items the chunks hold: below
+/// `MIN_PARALLEL`, waking the pool's threads costs more than the work they would share.
 /// (Not rayon's `par_chunks_mut`: Block-STM's pool has `threads - 1` threads because the
 /// calling thread is a worker too, and inside `install` the caller would only wait.)
-pub(super) fn parallel_for<T: Send>(
-    items: &mut [T],
+fn parallel_chunks<C: Send>(
+    chunks: Vec<C>,
+    items: usize,
     threads: usize,
-    f: impl Fn(usize, &mut T) + Sync,
+    f: impl Fn(usize, C) + Sync,
 ) {
-    const CHUNK: usize = 64;
-    // Below this, waking the pool's threads costs more than the work it would share.
     const MIN_PARALLEL: usize = 4096;
-    if threads <= 1 || items.len() < MIN_PARALLEL {
-        items.iter_mut().enumerate().for_each(|(i, t)| f(i, t));
+    if threads <= 1 || items < MIN_PARALLEL || chunks.len() < 2 {
+        chunks
+            .into_iter()
+            .enumerate()
+            .for_each(|(c, chunk)| f(c, chunk));
         return;
     }
-    let chunks: Vec<Mutex<&mut [T]>> = items.chunks_mut(CHUNK).map(Mutex::new).collect();
+    let chunks: Vec<Mutex<Option<C>>> = chunks.into_iter().map(|c| Mutex::new(Some(c))).collect();
     let next = AtomicUsize::new(0);
     let run = || {
         loop {
             let c = next.fetch_add(1, Relaxed);
             let Some(chunk) = chunks.get(c) else { break };
-            for (k, t) in chunk.lock().iter_mut().enumerate() {
-                f(c * CHUNK + k, t);
+            if let Some(chunk) = chunk.lock().take() {
+                f(c, chunk);
             }
         }
     };
@@ -171,69 +213,78 @@ pub(super) fn finalize(
     block: &Block,
     base: &dyn StateView,
     mv: &MvMemory,
-    results: Vec<Mutex<Option<TxResult>>>,
+    mut results: Vec<Mutex<Option<TxResult>>>,
     state_clear: bool,
     threads: usize,
 ) -> Result<Vec<TxOutput>, ExecError> {
+    let n = results.len();
     let beneficiary = block.header.beneficiary;
-    let mut pending: Vec<Pending> = results
-        .into_iter()
-        .map(|r| {
-            let (result, reads, lazy, debit) = match r.into_inner() {
-                Some(TxResult {
-                    result,
-                    reads,
-                    lazy_credit,
-                    lazy_debit,
-                }) => (Some(result), reads, lazy_credit, lazy_debit),
-                None => (None, Vec::new(), None, None),
-            };
-            Pending {
-                result,
-                reads,
-                lazy: lazy.map(|(to, v, _)| (to, v, None)),
-                lazy_seen: lazy.and_then(|(_, _, seen)| seen),
-                debit,
-                debit_checked: None,
-                beneficiary_written: None,
-                credits: [None, None, None],
-                cumulative_gas: 0,
-            }
-        })
-        .collect();
-
-    // Per transaction, in parallel: pre-block values of uncontended recipients, whether the
-    // beneficiary was written in full. Read sets were freed with their results.
-    let base_errors = Mutex::new(None);
     let (block_env, cfg) = (block.block_env(), block.cfg_env());
-    parallel_for(&mut pending, threads, |i, p| {
-        drop(std::mem::take(&mut p.reads));
-        if let Some((sender, cost, nonce)) = p.debit
-            && sender != beneficiary
-            && !mv.account_written_below(sender, i)
-        {
-            let checked = mv
-                .base_account(sender, base)
-                .map_err(ExecError::from)
-                .and_then(|before| debit(block, &block_env, &cfg, i, before, cost, nonce))
-                .map(|after| p.credits[2] = Some((sender, account_change(after))));
-            p.debit_checked = Some(checked);
-        }
-        if let Some(Ok((out, _))) = &p.result {
-            p.beneficiary_written = out.changes.get(&beneficiary).map(|c| c.info);
-        }
-        if let Some((to, _, before)) = &mut p.lazy
-            && mv.never_written_below(&Location::Account(*to), i)
-        {
-            // Nothing below ever wrote it, so execution was given the pre-block value.
-            *before = Some(p.lazy_seen);
-        } else if let Some((to, _, before)) = &mut p.lazy
-            && !mv.account_written_below(*to, i)
-        {
-            match mv.base_account(*to, base) {
-                Ok(v) => *before = Some(v),
-                Err(e) => {
-                    base_errors.lock().get_or_insert(e);
+
+    // Per transaction, in parallel: free the read set, gather what the serial pass needs,
+    // settle lazy senders and recipients that no lower transaction wrote.
+    let mut settle = vec![Settle::default(); n];
+    let base_errors = Mutex::new(None);
+    let chunks = results
+        .chunks_mut(CHUNK)
+        .zip(settle.chunks_mut(CHUNK))
+        .collect();
+    parallel_chunks(chunks, n, threads, |c, (rs, ss)| {
+        for (k, (r, s)) in rs.iter_mut().zip(ss).enumerate() {
+            let i = c * CHUNK + k;
+            let tx = &block.transactions[i];
+            s.gas_limit = tx.env.gas_limit;
+            if tx.tx_type >= 3 {
+                s.flags |= Settle::SPECIAL_TYPE;
+            }
+            let Some(r) = r.get_mut() else { continue };
+            drop(std::mem::take(&mut r.reads));
+            let Ok((out, fee)) = &r.result else { continue };
+            s.flags |= Settle::OK;
+            s.gas_used = out.gas_used;
+            s.blob_gas_used = out.blob_gas_used;
+            if let Some(fee) = fee {
+                s.fee = *fee;
+                s.flags |= Settle::FEE;
+            }
+            if out.changes.contains_key(&beneficiary) {
+                s.flags |= Settle::BENEFICIARY_WRITTEN;
+            }
+            if let Some((sender, cost, nonce, seen)) = r.lazy_debit {
+                // Its value before this transaction is the pre-block value when no lower
+                // transaction wrote it: the value execution saw if none ever did.
+                let before = if mv.never_written_below(&Location::Account(sender), i) {
+                    Some(Ok(seen))
+                } else if sender != beneficiary && !mv.account_written_below(sender, i) {
+                    Some(mv.base_account(sender, base).map_err(ExecError::from))
+                } else {
+                    None
+                };
+                match before {
+                    Some(before) => {
+                        let after =
+                            before.and_then(|v| debit(block, &block_env, &cfg, i, v, cost, nonce));
+                        if after.is_err() {
+                            s.flags |= Settle::DEBIT_FAILED;
+                        }
+                        r.settlement.debit_after = Some(after);
+                    }
+                    None => s.flags |= Settle::CONTESTED_DEBIT,
+                }
+            }
+            if let Some((to, _, seen)) = r.lazy_credit {
+                if mv.never_written_below(&Location::Account(to), i) {
+                    // Nothing below ever wrote it, so execution was given the pre-block value.
+                    r.settlement.credit_before = Some(seen);
+                } else if !mv.account_written_below(to, i) {
+                    match mv.base_account(to, base) {
+                        Ok(v) => r.settlement.credit_before = Some(v),
+                        Err(e) => {
+                            base_errors.lock().get_or_insert(e);
+                        }
+                    }
+                } else {
+                    s.flags |= Settle::CONTESTED_CREDIT;
                 }
             }
         }
@@ -242,78 +293,118 @@ pub(super) fn finalize(
         return Err(e.into());
     }
 
-    // Serial, in block order: limits, gas, and the running values of credited accounts.
+    // Serial, in block order: limits, gas, the first error, and the running values of the
+    // beneficiary and of contested lazy accounts.
+    let mut settled = vec![Settled::default(); n];
     let mut beneficiary_value = mv.base_account(beneficiary, base)?;
     // Accounts credited or debited lazily by several transactions: (value, transaction it is
     // the value after).
     let mut running: AddressHashMap<(AccountValue, TxIdx)> = AddressHashMap::default();
     let (mut gas, mut blob_gas) = (0u64, 0u64);
-    for (i, p) in pending.iter_mut().enumerate() {
-        check_block_limits(block, i, gas, blob_gas)?;
-        let (out, fee) = match &p.result {
-            Some(Ok((out, fee))) => (out, *fee),
-            Some(Err(e)) => return Err(e.clone()),
-            None => {
-                return Err(ExecError::Evm(format!(
-                    "block-stm: transaction {i} has no result"
-                )));
-            }
-        };
-        gas += out.gas_used;
-        blob_gas += out.blob_gas_used;
-        p.cumulative_gas = gas;
-        if let Some(checked) = p.debit_checked.take() {
-            checked?;
-        } else if let Some((sender, cost, nonce)) = p.debit {
-            // The beneficiary's running value is kept apart (its fees are not in the memory).
-            let before = if sender == beneficiary {
-                beneficiary_value
-            } else {
-                running_value(mv, base, &running, sender, i)?
-            };
-            let after = debit(block, &block_env, &cfg, i, before, cost, nonce)?;
-            if sender == beneficiary {
-                beneficiary_value = after;
-            } else {
-                running.insert(sender, (after, i));
-            }
-            p.credits[2] = Some((sender, account_change(after)));
+    let missing = |i: TxIdx| ExecError::Evm(format!("block-stm: transaction {i} has no result"));
+    for (i, (s, st)) in settle.iter().zip(settled.iter_mut()).enumerate() {
+        // `check_block_limits` can only fail on these (a type below 3 carries no blobs).
+        if s.has(Settle::SPECIAL_TYPE) || s.gas_limit > block.header.gas_limit.saturating_sub(gas) {
+            check_block_limits(block, i, gas, blob_gas)?;
         }
-        if let Some((to, value, known)) = p.lazy {
-            let before = match known {
-                Some(v) => v,
-                None => running_value(mv, base, &running, to, i)?,
-            };
-            let after = apply_credit(before, value, state_clear);
-            if known.is_none() {
-                running.insert(to, (after, i));
+        if !s.has(Settle::OK) {
+            return Err(match results[i].get_mut() {
+                Some(TxResult { result: Err(e), .. }) => e.clone(),
+                _ => missing(i),
+            });
+        }
+        gas += s.gas_used;
+        blob_gas += s.blob_gas_used;
+        st.cumulative_gas = gas;
+        if s.has(Settle::DEBIT_FAILED | Settle::CONTESTED_DEBIT | Settle::CONTESTED_CREDIT) {
+            let r = results[i].get_mut().as_mut().ok_or_else(|| missing(i))?;
+            if let Some(Err(e)) = &r.settlement.debit_after {
+                return Err(e.clone());
             }
-            p.credits[0] = credit_change(before, value, state_clear).map(|c| (to, c));
+            if s.has(Settle::CONTESTED_DEBIT)
+                && let Some((sender, cost, nonce, _)) = r.lazy_debit
+            {
+                // The beneficiary's running value is kept apart (its fees are not in the
+                // memory).
+                let before = if sender == beneficiary {
+                    beneficiary_value
+                } else {
+                    running_value(mv, base, &running, sender, i)?
+                };
+                let after = debit(block, &block_env, &cfg, i, before, cost, nonce)?;
+                if sender == beneficiary {
+                    beneficiary_value = after;
+                } else {
+                    running.insert(sender, (after, i));
+                }
+                r.settlement.debit_after = Some(Ok(after));
+            }
+            if s.has(Settle::CONTESTED_CREDIT)
+                && let Some((to, value, _)) = r.lazy_credit
+            {
+                let before = running_value(mv, base, &running, to, i)?;
+                running.insert(to, (apply_credit(before, value, state_clear), i));
+                r.settlement.credit_before = Some(before);
+            }
         }
-        if let Some(v) = p.beneficiary_written {
-            beneficiary_value = v;
+        if s.has(Settle::BENEFICIARY_WRITTEN)
+            && let Some(TxResult {
+                result: Ok((out, _)),
+                ..
+            }) = results[i].get_mut()
+            && let Some(change) = out.changes.get(&beneficiary)
+        {
+            beneficiary_value = change.info;
         }
-        if let Some(fee) = fee {
-            p.credits[1] =
-                credit_change(beneficiary_value, fee, state_clear).map(|c| (beneficiary, c));
-            beneficiary_value = apply_credit(beneficiary_value, fee, state_clear);
+        if s.has(Settle::FEE) {
+            st.fee_before = beneficiary_value;
+            beneficiary_value = apply_credit(beneficiary_value, s.fee, state_clear);
         }
     }
 
-    // Per transaction, in parallel: insert the credits, set the cumulative gas.
-    parallel_for(&mut pending, threads, |_, p| {
-        if let Some(Ok((out, _))) = &mut p.result {
-            out.receipt.cumulative_gas_used = p.cumulative_gas;
-            for (address, change) in p.credits.iter_mut().filter_map(Option::take) {
-                out.changes.insert(address, change);
+    // Per transaction, in parallel: build and insert the credits, set the cumulative gas,
+    // move the output into place.
+    let mut outputs: Vec<Option<TxOutput>> = (0..n).map(|_| None).collect();
+    let chunks = results
+        .chunks_mut(CHUNK)
+        .zip(settle.chunks(CHUNK))
+        .zip(settled.chunks(CHUNK))
+        .zip(outputs.chunks_mut(CHUNK))
+        .collect();
+    parallel_chunks(chunks, n, threads, |_, (((rs, ss), sts), os)| {
+        for (((r, s), st), o) in rs.iter_mut().zip(ss).zip(sts).zip(os) {
+            let Some(TxResult {
+                result: Ok((mut out, _)),
+                lazy_credit,
+                lazy_debit,
+                settlement,
+                ..
+            }) = r.get_mut().take()
+            else {
+                continue; // reported below
+            };
+            out.receipt.cumulative_gas_used = st.cumulative_gas;
+            if let (Some((to, value, _)), Some(before)) = (lazy_credit, settlement.credit_before)
+                && let Some(change) = credit_change(before, value, state_clear)
+            {
+                out.changes.insert(to, change);
             }
+            if s.has(Settle::FEE)
+                && let Some(change) = credit_change(st.fee_before, s.fee, state_clear)
+            {
+                out.changes.insert(beneficiary, change);
+            }
+            if let (Some((sender, ..)), Some(Ok(after))) = (lazy_debit, settlement.debit_after) {
+                out.changes.insert(sender, account_change(after));
+            }
+            *o = Some(out);
         }
     });
-    Ok(pending
-        .into_iter()
-        .filter_map(|p| match p.result {
-            Some(Ok((out, _))) => Some(out),
-            _ => None,
-        })
-        .collect())
+    // Every result was checked by the serial pass; a gap here would be a bug in this module.
+    match outputs.iter().position(Option::is_none) {
+        Some(i) => Err(ExecError::Evm(format!(
+            "block-stm: transaction {i} was not settled by finalize"
+        ))),
+        None => Ok(outputs.into_iter().flatten().collect()),
+    }
 }

@@ -97,8 +97,16 @@ struct TxResult {
     /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
     /// value the EVM saw.
     lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
-    /// A lazy sender: the sender, what the transfer cost it, and its nonce afterwards.
-    lazy_debit: Option<(alloy_primitives::Address, U256, u64)>,
+    /// A lazy sender: the sender, what the transfer cost it, its nonce afterwards, and the
+    /// sender's value execution read to establish it has no code.
+    lazy_debit: Option<(
+        alloy_primitives::Address,
+        U256,
+        u64,
+        mv_memory::AccountValue,
+    )>,
+    /// Filled in by finalize.
+    settlement: finalize::LazySettlement,
 }
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
@@ -316,6 +324,7 @@ fn worker(shared: &Shared<'_>) {
             lazy_sender: None,
             lazy_sender_served: false,
             lazy_sender_spoiled: false,
+            lazy_sender_seen: None,
             code_cache: Default::default(),
         };
         let mut exec = TxExecutor::new(shared.block, view);
@@ -424,7 +433,7 @@ fn execute(
             lazy_debit = match out.changes.remove(&caller).and_then(|c| c.info) {
                 Some((balance, nonce, _)) if lazy_credit.is_some() => view::LAZY_SENDER_BALANCE
                     .checked_sub(balance)
-                    .map(|amount| (caller, amount, nonce)),
+                    .map(|amount| (caller, amount, nonce, view.lazy_sender_seen)),
                 _ => None,
             };
             if lazy_debit.is_none() {
@@ -433,12 +442,19 @@ fn execute(
                 continue;
             }
         }
-        let reads = std::mem::take(&mut view.reads);
+        // The buffer for the next execution starts at this one's size, so that a worker does
+        // not regrow it read by read on every transaction.
+        let size = view.reads.len();
+        let reads = std::mem::replace(&mut view.reads, Vec::with_capacity(size));
         let mut writes = mv_memory::Writes::new();
+        if let Ok((out, _)) = &result {
+            let locations: usize = out.changes.values().map(|c| 2 + c.storage.len()).sum();
+            writes.reserve_exact(locations + 2);
+        }
         if let Some((to, value, _)) = lazy_credit {
             writes.push((Location::Account(to), Write::Delta(value)));
         }
-        if let Some((from, amount, nonce)) = lazy_debit {
+        if let Some((from, amount, nonce, _)) = lazy_debit {
             writes.push((Location::Account(from), Write::Debit { amount, nonce }));
         }
         if let Ok((out, _)) = &result {
@@ -464,6 +480,7 @@ fn execute(
             reads,
             lazy_credit,
             lazy_debit,
+            settlement: Default::default(),
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }

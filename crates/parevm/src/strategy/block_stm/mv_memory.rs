@@ -413,6 +413,7 @@ impl MvMemory {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         last.clear();
+        last.reserve_exact(writes.len());
         for (loc, w) in writes {
             let h = self.hash(&loc);
             self.mark_written(h, i);

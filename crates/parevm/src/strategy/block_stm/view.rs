@@ -33,6 +33,9 @@ pub(crate) struct TxView<'a> {
     pub(crate) lazy_sender: Option<(Address, u64)>,
     /// Set when the EVM was given the lazy sender's stand-in value.
     pub(crate) lazy_sender_served: bool,
+    /// The lazy sender's value as read to establish it has no code (deltas not summed): the
+    /// pre-block value when no lower transaction ever wrote the sender.
+    pub(crate) lazy_sender_seen: super::mv_memory::AccountValue,
     /// Set when code ran after the stand-in was served (the recipient turned out to have
     /// code): the result is thrown away and the transaction runs again reading the sender.
     pub(crate) lazy_sender_spoiled: bool,
@@ -88,6 +91,7 @@ impl revm::Database for TxView<'_> {
                 ReadResult::Value(Value::Account(v)) if codeless(&v) => {
                     self.reads.push((loc, Value::Codeless));
                     self.lazy_sender_served = true;
+                    self.lazy_sender_seen = v;
                     return Ok(Some(crate::state::account_info(
                         LAZY_SENDER_BALANCE,
                         nonce,

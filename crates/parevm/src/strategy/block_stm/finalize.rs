@@ -247,7 +247,10 @@ pub(super) fn finalize(
                 s.fee = *fee;
                 s.flags |= Settle::FEE;
             }
-            if out.changes.contains_key(&beneficiary) {
+            // (A lazy sender's entry holds a stand-in value until pass 2 replaces it.)
+            if out.changes.contains_key(&beneficiary)
+                && r.lazy_debit.is_none_or(|d| d.0 != beneficiary)
+            {
                 s.flags |= Settle::BENEFICIARY_WRITTEN;
             }
             if let Some((sender, cost, nonce, seen)) = r.lazy_debit {
@@ -384,18 +387,27 @@ pub(super) fn finalize(
                 continue; // reported below
             };
             out.receipt.cumulative_gas_used = st.cumulative_gas;
-            if let (Some((to, value, _)), Some(before)) = (lazy_credit, settlement.credit_before)
-                && let Some(change) = credit_change(before, value, state_clear)
-            {
-                out.changes.insert(to, change);
+            // The lazy accounts' entries, left by execution with stand-in values, are replaced
+            // (an unsettled one leaves the output out: reported below, never a stand-in value).
+            if let Some((to, value, _)) = lazy_credit {
+                let Some(before) = settlement.credit_before else {
+                    continue;
+                };
+                match credit_change(before, value, state_clear) {
+                    Some(change) => out.changes.insert(to, change),
+                    None => out.changes.remove(&to),
+                };
+            }
+            if let Some((sender, ..)) = lazy_debit {
+                let Some(Ok(after)) = settlement.debit_after else {
+                    continue;
+                };
+                out.changes.insert(sender, account_change(after));
             }
             if s.has(Settle::FEE)
                 && let Some(change) = credit_change(st.fee_before, s.fee, state_clear)
             {
                 out.changes.insert(beneficiary, change);
-            }
-            if let (Some((sender, ..)), Some(Ok(after))) = (lazy_debit, settlement.debit_after) {
-                out.changes.insert(sender, account_change(after));
             }
             *o = Some(out);
         }

@@ -421,7 +421,8 @@ fn execute(
                 lazy_sender = false;
                 continue;
             }
-            out.changes.remove(&to);
+            // Its entry in the changes stays (finalize overwrites it with the credited value):
+            // replacing a value in place is cheaper than removing and re-inserting the key.
             lazy_credit = Some((to, tx.env.value, view.lazy_seen));
         }
         let mut lazy_debit = None;
@@ -430,7 +431,7 @@ fn execute(
         {
             let caller = tx.env.caller;
             // What the transfer took from the stand-in balance, and the nonce it left.
-            lazy_debit = match out.changes.remove(&caller).and_then(|c| c.info) {
+            lazy_debit = match out.changes.get(&caller).and_then(|c| c.info) {
                 Some((balance, nonce, _)) if lazy_credit.is_some() => view::LAZY_SENDER_BALANCE
                     .checked_sub(balance)
                     .map(|amount| (caller, amount, nonce, view.lazy_sender_seen)),
@@ -458,7 +459,14 @@ fn execute(
             writes.push((Location::Account(from), Write::Debit { amount, nonce }));
         }
         if let Ok((out, _)) = &result {
+            // Lazy accounts' entries hold stand-in values until finalize: their writes are the
+            // credit and the debit above.
+            let lazy_from = lazy_debit.map(|d| d.0);
+            let lazy_to = lazy_credit.map(|c| c.0);
             for (address, change) in &out.changes {
+                if Some(*address) == lazy_from || Some(*address) == lazy_to {
+                    continue;
+                }
                 writes.push((Location::Account(*address), Write::Account(change.info)));
                 if change.storage_cleared {
                     writes.push((Location::StorageWipe(*address), Write::Wipe));

@@ -500,6 +500,8 @@ fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) ->
         None => false,
         Some(r) => r.reads.iter().all(|(loc, seen)| {
             shared.mv.never_written_below(loc, i)
+                || matches!((loc, seen), (Location::Account(a), Value::Codeless)
+                    if shared.mv.never_fully_written_below(*a, i))
                 || matches!(shared.mv.reread(loc, seen, i, shared.base),
                     Ok(mv_memory::ReadResult::Value(v)) if seen.accepts(&v))
         }),

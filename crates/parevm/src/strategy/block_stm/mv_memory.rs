@@ -288,6 +288,14 @@ pub(crate) struct MvMemory {
     /// lookup, never a wrong answer). The beneficiary's account is never decided here (its fees
     /// live in `fees`).
     lowest_writer: Box<[std::sync::atomic::AtomicU32]>,
+    /// The same for full writes of accounts only ([`Write::Account`]; not credits, debits or
+    /// ESTIMATEs). A bucket value `>= i` proves no transaction below `i` ever wrote the
+    /// account in full, so its code is the pre-block code: a read that only needs to know the
+    /// account has no code (a lazy transfer's sender or recipient) is answered from the
+    /// pre-block state without the shard lock, and validated without a lookup. That is what
+    /// keeps one sender's chain of transfers, or many credits to one recipient, from meeting
+    /// at one shard lock twice per transaction.
+    lowest_full_writer: Box<[std::sync::atomic::AtomicU32]>,
     writer_mask: u64,
 }
 
@@ -330,6 +338,9 @@ impl MvMemory {
             lowest_writer: (0..writer_buckets(n))
                 .map(|_| std::sync::atomic::AtomicU32::new(u32::MAX))
                 .collect(),
+            lowest_full_writer: (0..writer_buckets(n))
+                .map(|_| std::sync::atomic::AtomicU32::new(u32::MAX))
+                .collect(),
             writer_mask: writer_buckets(n) as u64 - 1,
         }
     }
@@ -351,13 +362,31 @@ impl MvMemory {
         &self.lowest_writer[((h >> 8) & self.writer_mask) as usize]
     }
 
-    /// Notes that transaction `i` writes the location hashing to `h`.
-    fn mark_written(&self, h: u64, i: TxIdx) {
-        let bucket = self.writer_bucket(h);
+    fn full_writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
+        &self.lowest_full_writer[((h >> 8) & self.writer_mask) as usize]
+    }
+
+    /// Notes that transaction `i` writes `w` at the location hashing to `h`.
+    fn mark_written(&self, h: u64, i: TxIdx, w: &Write) {
         let i = tx_u32(i);
-        if bucket.load(std::sync::atomic::Ordering::Relaxed) > i {
-            bucket.fetch_min(i, std::sync::atomic::Ordering::SeqCst);
+        let lower = |bucket: &std::sync::atomic::AtomicU32| {
+            if bucket.load(std::sync::atomic::Ordering::Relaxed) > i {
+                bucket.fetch_min(i, std::sync::atomic::Ordering::SeqCst);
+            }
+        };
+        if matches!(w, Write::Account(_)) {
+            lower(self.full_writer_bucket(h));
         }
+        lower(self.writer_bucket(h));
+    }
+
+    /// True when no transaction below `i` ever wrote `address`'s account in full: its code,
+    /// for `i`, is the pre-block code, whatever credits and debits came below.
+    pub(crate) fn never_fully_written_below(&self, address: Address, i: TxIdx) -> bool {
+        let h = self.hash(&Location::Account(address));
+        self.full_writer_bucket(h)
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= tx_u32(i)
     }
 
     /// False when no transaction below `i` ever wrote the location hashing to `h`.
@@ -416,7 +445,7 @@ impl MvMemory {
         last.reserve_exact(writes.len());
         for (loc, w) in writes {
             let h = self.hash(&loc);
-            self.mark_written(h, i);
+            self.mark_written(h, i, &w);
             self.shard_by_hash(h)
                 .lock()
                 .entry(loc)
@@ -528,7 +557,16 @@ impl MvMemory {
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
-        if !self.cache_reads && self.never_written_below_hashed(&loc, h, i) {
+        if !self.cache_reads
+            && (self.never_written_below_hashed(&loc, h, i)
+                || code_only
+                    && self
+                        .full_writer_bucket(h)
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        >= tx_u32(i))
+        {
+            // Nothing below wrote it, or (only its code is asked for) nothing below wrote it
+            // in full: deltas are not summed for such a read, so it is the pre-block value.
             let v = base
                 .account(address)?
                 .map(|a| (a.balance, a.nonce, a.code_hash));

@@ -109,7 +109,7 @@ fn parallel_chunks<C: Send>(
     threads: usize,
     f: impl Fn(usize, C) + Sync,
 ) {
-    const MIN_PARALLEL: usize = 4096;
+    const MIN_PARALLEL: usize = 1024;
     if threads <= 1 || items < MIN_PARALLEL || chunks.len() < 2 {
         chunks
             .into_iter()

@@ -36,6 +36,7 @@
 //! Each transaction's status and incarnation live under one mutex; its dependents (suspended
 //! transactions waiting for it) under another. The lock order is dependents, then status.
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
@@ -67,14 +68,17 @@ struct TxStatus {
     status: Status,
 }
 
-/// The shared scheduler of one block.
+/// The shared scheduler of one block. Each shared index has a cache line to itself: the two
+/// indices and the task count change on every task, and every worker polls `done_marker`
+/// between tasks, which would otherwise miss whenever another worker claimed a task.
 pub(crate) struct Scheduler {
     n: usize,
-    execution_idx: AtomicUsize,
-    validation_idx: AtomicUsize,
+    execution_idx: CachePadded<AtomicUsize>,
+    validation_idx: CachePadded<AtomicUsize>,
+    num_active_tasks: CachePadded<AtomicUsize>,
+    /// Changes rarely (on a re-execution or a resumption): not worth a line of its own.
     decrease_cnt: AtomicUsize,
-    num_active_tasks: AtomicUsize,
-    done_marker: AtomicBool,
+    done_marker: CachePadded<AtomicBool>,
     dependents: Vec<Mutex<Vec<TxIdx>>>,
     status: Vec<Mutex<TxStatus>>,
 }
@@ -83,11 +87,11 @@ impl Scheduler {
     pub(crate) fn new(n: usize) -> Self {
         Scheduler {
             n,
-            execution_idx: AtomicUsize::new(0),
-            validation_idx: AtomicUsize::new(0),
+            execution_idx: CachePadded::new(AtomicUsize::new(0)),
+            validation_idx: CachePadded::new(AtomicUsize::new(0)),
+            num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
             decrease_cnt: AtomicUsize::new(0),
-            num_active_tasks: AtomicUsize::new(0),
-            done_marker: AtomicBool::new(n == 0),
+            done_marker: CachePadded::new(AtomicBool::new(n == 0)),
             dependents: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
             status: (0..n)
                 .map(|_| {

@@ -19,7 +19,10 @@
 
 use super::scheduler::TxIdx;
 use crate::state::{StateError, StateView};
-use alloy_primitives::{Address, U256, map::HashMap};
+use alloy_primitives::{
+    Address, U256,
+    map::{HashMap, HashSet},
+};
 use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
 use smallvec::SmallVec;
@@ -426,14 +429,35 @@ impl MvMemory {
             new
         };
         let mut last = self.last_written[i].lock();
+        // Comparing the two write sets pairwise is quadratic: fine for a handful of locations,
+        // not for a re-executed transaction that wrote thousands (2016's state-bloat attacks).
+        const PAIRWISE: usize = 16;
+        let (new_set, old_set): (HashSet<&Location>, HashSet<&Location>) =
+            if last.len() > PAIRWISE && writes.len() > PAIRWISE {
+                (
+                    writes.iter().map(|(l, _)| l).collect(),
+                    last.iter().collect(),
+                )
+            } else {
+                Default::default()
+            };
+        let in_new = |loc: &Location| match new_set.is_empty() {
+            true => writes.iter().any(|(l, _)| l == loc),
+            false => new_set.contains(loc),
+        };
+        let in_old = |loc: &Location| match old_set.is_empty() {
+            true => last.contains(loc),
+            false => old_set.contains(loc),
+        };
         for old in last.iter() {
-            if !writes.iter().any(|(l, _)| l == old)
+            if !in_new(old)
                 && let Some(slot) = self.shard(old).lock().get_mut(old)
             {
                 slot.remove(i);
             }
         }
-        let wrote_new = fee_is_new || writes.iter().any(|(l, _)| !last.contains(l));
+        let wrote_new = fee_is_new || writes.iter().any(|(l, _)| !in_old(l));
+        drop((new_set, old_set));
         if writes
             .iter()
             .any(|(l, _)| matches!(l, Location::StorageWipe(_)))

@@ -179,6 +179,32 @@ pub fn check_block_limits(
     Ok(())
 }
 
+/// What [`check_block_limits`] needs of a transaction, small enough to gather ahead of a pass
+/// in block order that should not touch the transactions themselves.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LimitKey {
+    gas_limit: u64,
+    /// A blob or set-code transaction: the type and blob rules apply to it.
+    typed: bool,
+}
+
+impl LimitKey {
+    /// The key of `tx`.
+    pub fn of(tx: &Transaction) -> Self {
+        LimitKey {
+            gas_limit: tx.env.gas_limit,
+            typed: tx.tx_type >= 3,
+        }
+    }
+
+    /// False when [`check_block_limits`] cannot fail for this transaction after
+    /// `gas_used_before` gas: its gas limit fits, and it is neither a blob nor a set-code
+    /// transaction (only those carry blobs or must have a recipient).
+    pub fn may_fail(&self, block: &Block, gas_used_before: u64) -> bool {
+        self.typed || self.gas_limit > block.header.gas_limit.saturating_sub(gas_used_before)
+    }
+}
+
 /// Checks the block limits of every transaction after the fact, given their outputs (for
 /// strategies that do not execute in order). Returns the first violation in block order.
 pub fn check_all_block_limits(block: &Block, txs: &[TxOutput]) -> Result<(), ExecError> {
@@ -415,5 +441,40 @@ impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
         let result = result.map_err(|e| evm_error(e, index, tx))?;
         let output = tx_output(tx, &result, &state, cumulative_gas_before, self.spec);
         Ok((output, handler.deferred.get()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::workload::{self, WorkloadKind, WorkloadSpec};
+
+    #[test]
+    fn limit_key_flags_every_transaction_the_check_rejects() {
+        let (block, _) = workload::generate(&WorkloadSpec::new(WorkloadKind::Transfers, 1_000_000));
+        let limit = block.header.gas_limit;
+        let mut rejected = 0;
+        for (i, tx) in block.transactions.iter().enumerate() {
+            let key = LimitKey::of(tx);
+            for before in [
+                0,
+                limit / 2,
+                limit - tx.env.gas_limit,
+                limit - tx.env.gas_limit + 1,
+                limit,
+            ] {
+                if check_block_limits(&block, i, before, 0).is_err() {
+                    rejected += 1;
+                    assert!(
+                        key.may_fail(&block, before),
+                        "transaction {i} after {before} gas"
+                    );
+                }
+            }
+        }
+        assert!(
+            rejected > 0,
+            "the cases above include gas limits that do not fit"
+        );
     }
 }

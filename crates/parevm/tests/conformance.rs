@@ -132,6 +132,16 @@ fn first_test(v: &mut serde_json::Value) -> &mut serde_json::Value {
     v.as_object_mut().unwrap().values_mut().next().unwrap()
 }
 
+/// The first fork's expectations of a state test file's first test.
+fn first_post(v: &mut serde_json::Value) -> &mut serde_json::Value {
+    first_test(v)["post"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap()
+}
+
 #[test]
 fn runners_detect_wrong_expectations_and_bad_files() {
     let Some(f) = fixtures_or_skip("runner_mutations") else {
@@ -147,36 +157,21 @@ fn runners_detect_wrong_expectations_and_bad_files() {
     ));
     // A wrong post-state root fails.
     let r = corrupted(&st, "bad_root", statetest::run_file, |v| {
-        let post = first_test(v)["post"]
-            .as_object_mut()
-            .unwrap()
-            .values_mut()
-            .next()
-            .unwrap();
+        let post = first_post(v);
         post[0]["hash"] =
             "0x00000000000000000000000000000000000000000000000000000000000000aa".into();
     });
     assert!(failed(r.unwrap()));
     // A wrong logs hash fails.
     let r = corrupted(&st, "bad_logs", statetest::run_file, |v| {
-        let post = first_test(v)["post"]
-            .as_object_mut()
-            .unwrap()
-            .values_mut()
-            .next()
-            .unwrap();
+        let post = first_post(v);
         post[0]["logs"] =
             "0x00000000000000000000000000000000000000000000000000000000000000bb".into();
     });
     assert!(failed(r.unwrap()));
     // An exception that does not happen fails.
     let r = corrupted(&st, "bad_exception", statetest::run_file, |v| {
-        let post = first_test(v)["post"]
-            .as_object_mut()
-            .unwrap()
-            .values_mut()
-            .next()
-            .unwrap();
+        let post = first_post(v);
         post[0]["expectException"] = "TR_NoFunds".into();
     });
     assert!(failed(r.unwrap()));

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     block::Block,
-    core::check_block_limits,
+    core::{LimitKey, check_block_limits},
     error::ExecError,
     output::TxOutput,
     state::{
@@ -48,8 +48,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 struct Settle {
     gas_used: u64,
     blob_gas_used: u64,
-    /// The transaction's gas limit, for the block-limit check.
-    gas_limit: u64,
+    /// What the block-limit check needs of the transaction.
+    limits: LimitKey,
     /// The fee deferred to the beneficiary (meaningful with [`Settle::FEE`]).
     fee: U256,
     flags: u8,
@@ -66,10 +66,8 @@ impl Settle {
     const CONTESTED_DEBIT: u8 = 8;
     /// A lazy credit to a recipient some lower transaction also wrote.
     const CONTESTED_CREDIT: u8 = 16;
-    /// `check_block_limits` has more to check than the gas limit (blob and set-code types).
-    const SPECIAL_TYPE: u8 = 32;
     /// A lazy sender whose checks, run by the parallel pass, failed.
-    const DEBIT_FAILED: u8 = 64;
+    const DEBIT_FAILED: u8 = 32;
 
     /// Whether any of `flags` is set.
     fn has(&self, flags: u8) -> bool {
@@ -232,11 +230,7 @@ pub(super) fn finalize(
     parallel_chunks(chunks, n, threads, |c, (rs, ss)| {
         for (k, (r, s)) in rs.iter_mut().zip(ss).enumerate() {
             let i = c * CHUNK + k;
-            let tx = &block.transactions[i];
-            s.gas_limit = tx.env.gas_limit;
-            if tx.tx_type >= 3 {
-                s.flags |= Settle::SPECIAL_TYPE;
-            }
+            s.limits = LimitKey::of(&block.transactions[i]);
             let Some(r) = r.get_mut() else { continue };
             drop(std::mem::take(&mut r.reads));
             let Ok((out, fee)) = &r.result else { continue };
@@ -306,8 +300,7 @@ pub(super) fn finalize(
     let (mut gas, mut blob_gas) = (0u64, 0u64);
     let missing = |i: TxIdx| ExecError::Evm(format!("block-stm: transaction {i} has no result"));
     for (i, (s, st)) in settle.iter().zip(settled.iter_mut()).enumerate() {
-        // `check_block_limits` can only fail on these (a type below 3 carries no blobs).
-        if s.has(Settle::SPECIAL_TYPE) || s.gas_limit > block.header.gas_limit.saturating_sub(gas) {
+        if s.limits.may_fail(block, gas) {
             check_block_limits(block, i, gas, blob_gas)?;
         }
         if !s.has(Settle::OK) {

@@ -429,11 +429,13 @@ impl MvMemory {
             new
         };
         let mut last = self.last_written[i].lock();
-        // Comparing the two write sets pairwise is quadratic: fine for a handful of locations,
-        // not for a re-executed transaction that wrote thousands (2016's state-bloat attacks).
-        const PAIRWISE: usize = 16;
-        let (new_set, old_set): (HashSet<&Location>, HashSet<&Location>) =
-            if last.len() > PAIRWISE && writes.len() > PAIRWISE {
+        let wrote_new = {
+            // Comparing the two write sets pairwise is quadratic: fine for a handful of
+            // locations, not for a re-executed transaction that wrote thousands (2016's
+            // state-bloat attacks), where both are looked up through hash sets instead.
+            const PAIRWISE: usize = 16;
+            let hashed = last.len() > PAIRWISE && writes.len() > PAIRWISE;
+            let (new_set, old_set): (HashSet<&Location>, HashSet<&Location>) = if hashed {
                 (
                     writes.iter().map(|(l, _)| l).collect(),
                     last.iter().collect(),
@@ -441,23 +443,29 @@ impl MvMemory {
             } else {
                 Default::default()
             };
-        let in_new = |loc: &Location| match new_set.is_empty() {
-            true => writes.iter().any(|(l, _)| l == loc),
-            false => new_set.contains(loc),
-        };
-        let in_old = |loc: &Location| match old_set.is_empty() {
-            true => last.contains(loc),
-            false => old_set.contains(loc),
-        };
-        for old in last.iter() {
-            if !in_new(old)
-                && let Some(slot) = self.shard(old).lock().get_mut(old)
-            {
-                slot.remove(i);
+            let in_new = |loc: &Location| {
+                if hashed {
+                    new_set.contains(loc)
+                } else {
+                    writes.iter().any(|(l, _)| l == loc)
+                }
+            };
+            let in_old = |loc: &Location| {
+                if hashed {
+                    old_set.contains(loc)
+                } else {
+                    last.contains(loc)
+                }
+            };
+            for old in last.iter() {
+                if !in_new(old)
+                    && let Some(slot) = self.shard(old).lock().get_mut(old)
+                {
+                    slot.remove(i);
+                }
             }
-        }
-        let wrote_new = fee_is_new || writes.iter().any(|(l, _)| !in_old(l));
-        drop((new_set, old_set));
+            fee_is_new || writes.iter().any(|(l, _)| !in_old(l))
+        };
         if writes
             .iter()
             .any(|(l, _)| matches!(l, Location::StorageWipe(_)))

@@ -313,6 +313,32 @@ pub fn needs_post_transaction_state(block: &Block) -> bool {
             || block.fork.at_least(Fork::Prague))
 }
 
+/// The accounts [`post_block`] reads, when they are known before it runs: the beneficiary and
+/// the ommers' beneficiaries (block rewards) and the withdrawal recipients, each of which it
+/// only credits. `None` from Prague on, when the request system calls run contract code that
+/// may read anything. A strategy that keeps its transactions' changes elsewhere need only
+/// apply these accounts' final values to the state [`post_block`] is given (empty when
+/// [`needs_post_transaction_state`] is false).
+pub fn post_block_reads(block: &Block) -> Option<Vec<Address>> {
+    if !needs_post_transaction_state(block) {
+        return Some(Vec::new());
+    }
+    if block.fork.at_least(Fork::Prague) {
+        return None;
+    }
+    let mut accounts = Vec::new();
+    if block.fork.block_reward().is_some() {
+        accounts.push(block.header.beneficiary);
+        accounts.extend(block.ommers.iter().map(|o| o.beneficiary));
+    }
+    if block.fork.at_least(Fork::Shanghai) {
+        accounts.extend(block.withdrawals.iter().map(|w| w.address));
+    }
+    accounts.sort_unstable();
+    accounts.dedup();
+    Some(accounts)
+}
+
 /// Applies the operations that follow the transactions, on the post-transaction `state`:
 /// pre-merge block and uncle rewards, withdrawals (Shanghai), and the EIP-7002 / EIP-7251
 /// request system calls (Prague), whose outputs are returned as requests.

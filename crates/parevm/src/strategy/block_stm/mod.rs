@@ -54,7 +54,7 @@ use crate::{
     core::TxExecutor,
     error::{ExecError, panic_message},
     output::{ExecStats, TxOutput},
-    state::{Overlay, StateView},
+    state::{AccountChange, Overlay, StateChanges, StateView},
 };
 use alloy_primitives::U256;
 use mv_memory::{Location, MvMemory, Value, Write};
@@ -277,15 +277,49 @@ impl Strategy for BlockStm {
         // Freed here, inside the measured time: freeing on a background thread would only
         // move the work into whatever runs next (in a benchmark, the next strategy's run).
         let outputs = finalize::finalize(block, &*state, &mv, results, state_clear, threads)?;
-        drop(mv);
-
-        if crate::core::needs_post_transaction_state(block) {
-            for out in &outputs {
-                state.apply(&out.changes);
+        // The post-block operations read the state after the transactions. Sequential
+        // execution has it anyway; here it is built only for the accounts they read, when
+        // those are known (rewards and withdrawals only credit known accounts).
+        match crate::core::post_block_reads(block) {
+            Some(accounts) => {
+                for address in accounts {
+                    if let Some(change) = last_change(&outputs, &mv, address, block) {
+                        state.apply(&StateChanges::from([(address, change.clone())]));
+                    }
+                }
+            }
+            None => {
+                for out in &outputs {
+                    state.apply(&out.changes);
+                }
             }
         }
+        drop(mv);
         Ok(outputs)
     }
+}
+
+/// The last change any transaction made to `address`, which holds the account's complete
+/// info after the transactions (its storage is not needed: the post-block operations only
+/// credit balances). The transactions that changed an account are those with an entry for it
+/// in the final multi-version memory (every account in a transaction's changes was recorded
+/// there, lazy ones as credits and debits), tried from the highest down: a lazy credit that
+/// finalize found to change nothing left no change. The beneficiary's fees are not in the
+/// memory: its last change is found walking back from the block's end, where it is almost
+/// always the last transaction's fee.
+fn last_change<'o>(
+    outputs: &'o [TxOutput],
+    mv: &MvMemory,
+    address: alloy_primitives::Address,
+    block: &Block,
+) -> Option<&'o AccountChange> {
+    if address == block.header.beneficiary {
+        return outputs.iter().rev().find_map(|o| o.changes.get(&address));
+    }
+    mv.account_writers(address)
+        .into_iter()
+        .rev()
+        .find_map(|j| outputs.get(j)?.changes.get(&address))
 }
 
 /// A persistent pool of `threads` threads (one per distinct size asked for), so that a block

@@ -549,6 +549,18 @@ impl MvMemory {
             .is_some_and(|slot| slot.versions.first().is_some_and(|(j, _)| *j < i))
     }
 
+    /// Every transaction with an entry at `address`'s account (full values, credits and
+    /// debits), in block order. After the run these are exactly the transactions whose final
+    /// changes include the account, the beneficiary's deferred fees aside.
+    pub(crate) fn account_writers(&self, address: Address) -> Vec<TxIdx> {
+        let loc = Location::Account(address);
+        self.shard(&loc)
+            .lock()
+            .get(&loc)
+            .map(|slot| slot.versions.iter().map(|(j, _)| *j).collect())
+            .unwrap_or_default()
+    }
+
     /// The highest transaction below `i` that wrote `address`'s account in full (not a delta).
     pub(crate) fn latest_full_write_below(&self, address: Address, i: TxIdx) -> Option<TxIdx> {
         let loc = Location::Account(address);

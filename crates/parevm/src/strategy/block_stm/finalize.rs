@@ -410,6 +410,12 @@ pub(super) fn finalize(
         Some(i) => Err(ExecError::Evm(format!(
             "block-stm: transaction {i} was not settled by finalize"
         ))),
-        None => Ok(outputs.into_iter().flatten().collect()),
+        None => {
+            // (Collecting a `Flatten` would grow the vector step by step: its length is not
+            // known to it.)
+            let mut all = Vec::with_capacity(n);
+            all.extend(outputs.into_iter().flatten());
+            Ok(all)
+        }
     }
 }

@@ -501,7 +501,14 @@ fn execute(
                 if Some(*address) == lazy_from || Some(*address) == lazy_to {
                     continue;
                 }
-                writes.push((Location::Account(*address), Write::Account(change.info)));
+                // An account whose info the transaction left as it read it (a token contract
+                // whose storage changed) is not written: see [`unchanged_info`].
+                if change.storage_cleared
+                    || *address == beneficiary
+                    || !unchanged_info(&reads, *address, &change.info)
+                {
+                    writes.push((Location::Account(*address), Write::Account(change.info)));
+                }
                 if change.storage_cleared {
                     writes.push((Location::StorageWipe(*address), Write::Wipe));
                 }
@@ -526,6 +533,28 @@ fn execute(
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }
+}
+
+/// Whether the transaction read `address`'s account as `info`, the value it leaves there.
+///
+/// Such a write is left out of the multi-version memory. Recording it would change nothing a
+/// higher transaction reads (the value below the transaction plus whatever comes above is the
+/// same with or without it, deltas included) but would make the account one more location the
+/// transaction writes: when it aborts, its writes become ESTIMATEs, and every higher
+/// transaction that merely loaded the account (all callers of a popular token contract, whose
+/// account changes only in storage) would wait for it and fail validation. Leaving it out is
+/// exact because the value was read: if a lower transaction changes it, this transaction's
+/// read is invalidated and it runs again, writing the account if its info then differs. (The
+/// beneficiary, whose fees live outside the memory, and accounts created by the transaction
+/// are always written.)
+fn unchanged_info(
+    reads: &[(Location, Value)],
+    address: alloy_primitives::Address,
+    info: &mv_memory::AccountValue,
+) -> bool {
+    reads.iter().any(|(loc, v)| {
+        *loc == Location::Account(address) && matches!(v, Value::Account(seen) if seen == info)
+    })
 }
 
 fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {

@@ -301,10 +301,11 @@ impl Strategy for BlockStm {
 
 /// The last change any transaction made to `address`, which holds the account's complete
 /// info after the transactions (its storage is not needed: the post-block operations only
-/// credit balances). The transactions that changed an account are those with an entry for it
-/// in the final multi-version memory (every account in a transaction's changes was recorded
-/// there, lazy ones as credits and debits), tried from the highest down: a lazy credit that
-/// finalize found to change nothing left no change. The beneficiary's fees are not in the
+/// credit balances). The transactions that changed an account's info are those with an entry
+/// for it in the final multi-version memory (lazy ones as credits and debits; a change that
+/// left the info as read has no entry, see [`unchanged_info`], and needs none: the info after
+/// it is the info before it), tried from the highest down: a lazy credit that finalize found
+/// to change nothing left no change. The beneficiary's fees are not in the
 /// memory: its last change is found walking back from the block's end, where it is almost
 /// always the last transaction's fee.
 fn last_change<'o>(

@@ -31,9 +31,8 @@ fn main() {
     };
     // One untimed run first: the first block faults in (and zeroes) the memory later blocks
     // reuse, which would otherwise dominate short profiles.
-    std::hint::black_box(
-        parevm::execute_block(&block, &state, strategy, threads).expect("execute"),
-    );
+    let first = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
+    eprintln!("first run: {:?}", first.stats);
     let start = std::time::Instant::now();
     for _ in 0..iters {
         let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");

@@ -412,6 +412,18 @@ fn execute(
     let tx = &shared.block.transactions[i];
     let beneficiary = shared.block.header.beneficiary;
     let mut lazy = lazy_recipient(tx, beneficiary);
+    // A plain transfer to a contract (an exchange's deposit address, WETH) runs the contract's
+    // code, so nothing about it is lazy. Found out inside the EVM, after the sender was already
+    // given its stand-in value, it would cost a second execution; one look first saves that.
+    // (Only a shortcut: a recipient that looks codeless here is checked again, and recorded,
+    // when the EVM reads it.)
+    if let Some(to) = lazy
+        && let Ok(mv_memory::ReadResult::Value(Value::Account(v))) =
+            shared.mv.read_codeless(to, i, shared.base)
+        && !mv_memory::codeless(&v)
+    {
+        lazy = None;
+    }
     let mut lazy_sender = lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away (a

@@ -44,6 +44,7 @@
 //! blocks, and with such a rule they would stop testing this strategy.
 
 mod finalize;
+mod hints;
 mod mv_memory;
 mod scheduler;
 mod view;
@@ -186,8 +187,8 @@ struct Shared<'a> {
     new_code: NewCode,
     scheduler: Scheduler,
     results: Vec<Mutex<Option<TxResult>>>,
-    /// For each transaction, the previous transaction of the same sender, if any.
-    same_sender: Vec<Option<TxIdx>>,
+    /// Whom a transaction should wait for before executing.
+    hints: hints::Hints,
     /// Whether the block's configuration lets plain transfers run with lazy senders (revm's
     /// nonce, balance, fee and EIP-3607 checks all on: finalize re-runs exactly those).
     lazy_senders: bool,
@@ -237,7 +238,7 @@ impl Strategy for BlockStm {
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
-            same_sender: previous_same_sender(block),
+            hints: hints::Hints::new(block),
             lazy_senders: {
                 use revm::context_interface::Cfg as _;
                 let cfg = block.cfg_env();
@@ -427,10 +428,15 @@ fn execute(
     let mut lazy_sender = lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away (a
-    // lazy sender does not read the nonce: finalize checks it).
-    if !lazy_sender
-        && let Some(j) = shared.same_sender[i]
-        && !shared.scheduler.is_executed(j)
+    // lazy sender does not read the nonce: finalize checks it). A learned one: the previous
+    // caller of a contract whose callers keep aborting (see [`hints`]).
+    let pending = |j: &TxIdx| !shared.scheduler.is_executed(*j);
+    let wait_for = (!lazy_sender)
+        .then(|| shared.hints.same_sender(i))
+        .flatten()
+        .filter(pending)
+        .or_else(|| shared.hints.hot_predecessor(i).filter(pending));
+    if let Some(j) = wait_for
         && shared.scheduler.add_dependency(i, j)
     {
         local.suspensions += 1;
@@ -445,6 +451,7 @@ fn execute(
         let view = exec.db_mut();
         if let Some(blocking) = view.blocked.take() {
             local.suspensions += 1;
+            shared.hints.conflicted(i);
             if shared.scheduler.add_dependency(i, blocking) {
                 return None;
             }
@@ -585,22 +592,8 @@ fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) ->
     let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
     if aborted {
         local.aborts += 1;
+        shared.hints.conflicted(i);
         shared.mv.convert_writes_to_estimates(i);
     }
     shared.scheduler.finish_validation(i, aborted)
-}
-
-/// The previous transaction of the same sender, for every transaction.
-fn previous_same_sender(block: &Block) -> Vec<Option<TxIdx>> {
-    let mut last: alloy_primitives::map::AddressHashMap<TxIdx> =
-        alloy_primitives::map::AddressHashMap::with_capacity_and_hasher(
-            block.transactions.len(),
-            Default::default(),
-        );
-    block
-        .transactions
-        .iter()
-        .enumerate()
-        .map(|(i, tx)| last.insert(tx.env.caller, i))
-        .collect()
 }

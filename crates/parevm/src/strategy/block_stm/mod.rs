@@ -304,7 +304,7 @@ impl Strategy for BlockStm {
 /// info after the transactions (its storage is not needed: the post-block operations only
 /// credit balances). The transactions that changed an account's info are those with an entry
 /// for it in the final multi-version memory (lazy ones as credits and debits; a change that
-/// left the info as read has no entry, see [`unchanged_info`], and needs none: the info after
+/// left the info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after
 /// it is the info before it), tried from the highest down: a lazy credit that finalize found
 /// to change nothing left no change. The beneficiary's fees are not in the
 /// memory: its last change is found walking back from the block's end, where it is almost
@@ -517,15 +517,16 @@ fn execute(
             // credit and the debit above.
             let lazy_from = lazy_debit.map(|d| d.0);
             let lazy_to = lazy_credit.map(|c| c.0);
+            let read_infos = AccountReads::new(&reads, out.changes.len());
             for (address, change) in &out.changes {
                 if Some(*address) == lazy_from || Some(*address) == lazy_to {
                     continue;
                 }
                 // An account whose info the transaction left as it read it (a token contract
-                // whose storage changed) is not written: see [`unchanged_info`].
+                // whose storage changed) is not written: see [`AccountReads::unchanged`].
                 if change.storage_cleared
                     || *address == beneficiary
-                    || !unchanged_info(&reads, *address, &change.info)
+                    || !read_infos.unchanged(*address, &change.info)
                 {
                     writes.push((Location::Account(*address), Write::Account(change.info)));
                 }
@@ -555,7 +556,8 @@ fn execute(
     }
 }
 
-/// Whether the transaction read `address`'s account as `info`, the value it leaves there.
+/// The account values a transaction read, to tell which accounts it left with the info it
+/// read (a token contract whose storage changed): those are not written.
 ///
 /// Such a write is left out of the multi-version memory. Recording it would change nothing a
 /// higher transaction reads (the value below the transaction plus whatever comes above is the
@@ -567,14 +569,42 @@ fn execute(
 /// read is invalidated and it runs again, writing the account if its info then differs. (The
 /// beneficiary, whose fees live outside the memory, and accounts created by the transaction
 /// are always written.)
-fn unchanged_info(
-    reads: &[(Location, Value)],
-    address: alloy_primitives::Address,
-    info: &mv_memory::AccountValue,
-) -> bool {
-    reads.iter().any(|(loc, v)| {
-        *loc == Location::Account(address) && matches!(v, Value::Account(seen) if seen == info)
-    })
+///
+/// The reads are scanned when the transaction changed few accounts, indexed when it changed many (a 2016 state-bloat
+/// transaction touches thousands, and scanning its reads once per change was quadratic).
+enum AccountReads<'r> {
+    Scan(&'r [(Location, Value)]),
+    Indexed(alloy_primitives::map::AddressHashMap<&'r mv_memory::AccountValue>),
+}
+
+impl<'r> AccountReads<'r> {
+    fn new(reads: &'r [(Location, Value)], changes: usize) -> Self {
+        if changes <= 16 {
+            return AccountReads::Scan(reads);
+        }
+        let mut index = alloy_primitives::map::AddressHashMap::default();
+        for (loc, v) in reads {
+            if let (Location::Account(a), Value::Account(seen)) = (loc, v) {
+                index.entry(*a).or_insert(seen);
+            }
+        }
+        AccountReads::Indexed(index)
+    }
+
+    /// Whether the transaction read `address`'s account as `info`, the value it leaves there.
+    fn unchanged(
+        &self,
+        address: alloy_primitives::Address,
+        info: &mv_memory::AccountValue,
+    ) -> bool {
+        match self {
+            AccountReads::Scan(reads) => reads.iter().any(|(loc, v)| {
+                *loc == Location::Account(address)
+                    && matches!(v, Value::Account(seen) if seen == info)
+            }),
+            AccountReads::Indexed(index) => index.get(&address).is_some_and(|seen| *seen == info),
+        }
+    }
 }
 
 fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {

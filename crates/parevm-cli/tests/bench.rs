@@ -34,7 +34,10 @@ fn bench_quick_writes_json_and_svg() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = doc["results"].as_array().unwrap();
-    let strategies = parevm::strategy::names();
+    let strategies: Vec<_> = parevm::strategy::registry()
+        .iter()
+        .map(|s| s.name())
+        .collect();
     for workload in ["transfers", "erc20", "swaps", "chain", "mixed"] {
         for s in &strategies {
             let row = results

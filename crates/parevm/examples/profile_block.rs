@@ -15,11 +15,7 @@ fn main() {
         .expect("usage: profile_block <block folder | workload> [strategy] [threads] [iterations]");
     let name = args.get(2).map_or("sequential", |s| s.as_str());
     // `block-stm-speculative`: Block-STM's machinery even on one thread (its pure overhead).
-    let strategy: &dyn parevm::strategy::Strategy = if name == "block-stm-speculative" {
-        &parevm::strategy::block_stm::BlockStm::ALWAYS_SPECULATIVE
-    } else {
-        parevm::strategy::by_name(name).expect("strategy")
-    };
+    let strategy = parevm::strategy::by_name(name).expect("strategy");
     let threads: usize = args.get(3).map_or(1, |s| s.parse().expect("threads"));
     let iters: usize = args.get(4).map_or(200, |s| s.parse().expect("iterations"));
     let gas: u64 = args.get(5).map_or(30_000_000, |s| s.parse().expect("gas"));

@@ -458,8 +458,10 @@ fn a_panicking_worker_is_an_error_not_a_deadlock() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let view = Panicking(&state, poisoned);
+        // (`block-stm` runs a block this small sequentially: the variant speculates.)
         let results: Vec<_> = strategy::registry()
             .into_iter()
+            .chain(strategy::variants())
             .map(|s| (s.name(), execute_block(&block, &view, s, 4)))
             .collect();
         tx.send(
@@ -481,6 +483,38 @@ fn a_panicking_worker_is_an_error_not_a_deadlock() {
             other => panic!("{name}: expected a panic error, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn only_one_worker_or_a_tiny_block_runs_sequentially() {
+    use parevm::sources::workload::{self, WorkloadKind, WorkloadSpec};
+    let stm = &BlockStm::DEFAULT;
+    let run = |block: &Block, state: &InMemoryState, threads| {
+        let reference = execute_block(block, state, &Sequential, 1).unwrap();
+        let out = execute_block(block, state, stm, threads).unwrap();
+        assert_eq!(reference.first_difference(&out), None);
+        out.stats
+    };
+    // 95 plain transfers, 2M gas: parallel at two threads, sequential at one.
+    let (big, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Transfers, 2_000_000));
+    let limits: u64 = big.transactions.iter().map(|t| t.env.gas_limit).sum();
+    assert!(limits >= 1_000_000, "{limits}");
+    let stats = run(&big, &state, 2);
+    assert_eq!(stats.fallbacks, 0);
+    assert!(stats.validations > 0, "{stats:?}");
+    assert_eq!(run(&big, &state, 1).fallbacks, 1);
+    // One transaction: nothing to run beside it.
+    let mut one = big.clone();
+    one.transactions.truncate(1);
+    assert_eq!(run(&one, &state, 4).fallbacks, 1);
+    // Under 1M gas of limits: tiny.
+    let mut tiny = big.clone();
+    tiny.transactions.truncate(47);
+    assert_eq!(run(&tiny, &state, 4).fallbacks, 1);
+    // The variant speculates on all of them.
+    let spec = execute_block(&tiny, &state, &BlockStm::ALWAYS_SPECULATIVE, 1).unwrap();
+    assert_eq!(spec.stats.fallbacks, 0);
+    assert_eq!(spec.stats.strategy, "block-stm-speculative");
 }
 
 /// Repeats every mainnet fixture block many times at several thread counts, to shake out

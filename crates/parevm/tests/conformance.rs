@@ -19,8 +19,10 @@ type RunFile = fn(
 fn run_suite(dir: &Path, run: RunFile, threads: usize) -> Vec<(String, Summary, Vec<String>)> {
     let files = json_files(dir).expect("suite folder");
     assert!(!files.is_empty(), "no test files under {}", dir.display());
+    // The variants too: `block-stm` runs these mostly one-transaction blocks sequentially.
     strategy::registry()
         .into_iter()
+        .chain(strategy::variants())
         .map(|s| {
             let mut summary = Summary::default();
             let mut failures = Vec::new();

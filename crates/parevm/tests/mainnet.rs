@@ -33,14 +33,14 @@ fn mainnet_blocks_match_headers_with_every_strategy() {
                 check.mismatches
             ));
         }
-        // Block-STM runs sequentially on one thread; its speculative machinery is checked at
-        // one thread too.
+        // Block-STM runs one thread, one transaction and tiny blocks sequentially; its
+        // speculative machinery is checked on every block, at one and two threads too.
         let speculative: &dyn parevm::Strategy = &strategy::block_stm::BlockStm::ALWAYS_SPECULATIVE;
         let runs = strategy::registry()
             .into_iter()
             .skip(1)
             .flat_map(|s| [1, 2, 4, 8].map(|t| (s, t)))
-            .chain([(speculative, 1)]);
+            .chain([(speculative, 1), (speculative, 2)]);
         for (s, threads) in runs {
             {
                 match execute_block(&block, &state, s, threads) {

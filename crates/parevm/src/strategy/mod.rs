@@ -48,12 +48,25 @@ pub fn registry() -> Vec<&'static dyn Strategy> {
     vec![&sequential::Sequential, &block_stm::BlockStm::DEFAULT]
 }
 
-/// Looks a strategy up by name.
-pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
-    registry().into_iter().find(|s| s.name() == name)
+/// Configurations of registered strategies that `--strategy all` leaves out but tests and
+/// `--strategy NAME` can ask for: `block-stm-speculative`, Block-STM without its size rules.
+pub fn variants() -> Vec<&'static dyn Strategy> {
+    vec![&block_stm::BlockStm::ALWAYS_SPECULATIVE]
 }
 
-/// Names of every registered strategy.
+/// Looks a strategy (or a variant) up by name.
+pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
+    registry()
+        .into_iter()
+        .chain(variants())
+        .find(|s| s.name() == name)
+}
+
+/// Names of every registered strategy and variant.
 pub fn names() -> Vec<&'static str> {
-    registry().iter().map(|s| s.name()).collect()
+    registry()
+        .iter()
+        .chain(variants().iter())
+        .map(|s| s.name())
+        .collect()
 }

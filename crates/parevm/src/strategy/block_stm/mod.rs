@@ -32,16 +32,26 @@
 //! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
 //! (a wipe location), contract creation (new code is shared by hash, storage starts at the
 //! wipe), EIP-7702 delegations (ordinary account writes) and same-sender nonce chains
-//! (lazy senders for plain transfers, ordinary conflicts otherwise) all run in parallel. The
-//! one rule: given a single thread, the block runs on the sequential strategy, as Aptos's
-//! executor does at concurrency level 1 (one worker in block order only ever reads final
-//! values, so there is nothing to speculate on); `fallbacks` counts it.
-//! [`BlockStm::ALWAYS_SPECULATIVE`] disables the rule.
+//! (lazy senders for plain transfers, ordinary conflicts otherwise) all run in parallel.
 //!
-//! There is deliberately no rule running small blocks sequentially, although a block of a few
-//! cheap transactions runs at about half sequential's speed (setting up the run costs as much
-//! as the transactions): the state and blockchain test suites are mostly one-transaction
-//! blocks, and with such a rule they would stop testing this strategy.
+//! Two rules run a block on the sequential strategy instead, both about its *size*, never its
+//! content, and both counted in `fallbacks`:
+//! - **One worker.** Given one thread, or a block of one transaction (there is nothing to run
+//!   beside it), as Aptos's executor does at concurrency level 1: one worker in block order
+//!   only ever reads final values, so there is nothing to speculate on.
+//! - **Tiny blocks.** A block whose transactions' gas limits add up to less than
+//!   [`BlockStm::DEFAULT`]'s `min_parallel_gas` (1M gas, a thirtieth of a 2024 block: at most
+//!   47 plain transfers). A parallel run has a fixed cost — allocating the multi-version
+//!   memory and the per-transaction tables, waking the pool's threads (5 to 30 µs on the
+//!   reference VM), the finalize passes — of some tens of microseconds, which is what
+//!   sequential execution takes for such a block; the per-transaction bookkeeping then costs
+//!   more than a second core can win back. (The limits are known before anything executes;
+//!   gas is a poor clock for 2016's underpriced state-access transactions, which the rule
+//!   also catches when few.)
+//!
+//! [`BlockStm::ALWAYS_SPECULATIVE`] (`block-stm-speculative`) disables both rules; the test
+//! suites run it beside the default so that the conformance suites, mostly one-transaction
+//! blocks, still exercise the machinery.
 
 mod finalize;
 mod hints;
@@ -68,21 +78,41 @@ use view::{NewCode, TxView};
 /// Block-STM with deferred beneficiary fees and lazy transfers.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockStm {
-    /// Run on the sequential strategy when given one thread (counted in `fallbacks`).
+    /// Run on the sequential strategy when given one thread or one transaction (counted in
+    /// `fallbacks`).
     single_thread_sequential: bool,
+    /// Run on the sequential strategy when the transactions' gas limits sum to less (0: never).
+    min_parallel_gas: u64,
 }
 
 impl BlockStm {
-    /// The registered configuration: one thread runs sequentially, as Aptos's block executor
-    /// does at concurrency level 1. A single worker executes in block order and reads only
-    /// final values, so speculation, read sets and validation protect nothing there.
+    /// The registered configuration (`block-stm`): one worker's worth of work, or a tiny
+    /// block, runs sequentially (see the module docs for why).
     pub const DEFAULT: BlockStm = BlockStm {
         single_thread_sequential: true,
+        min_parallel_gas: 1_000_000,
     };
-    /// Speculates even with one thread (the tests use it to exercise the machinery).
+    /// Speculates whatever the thread count and block size (`block-stm-speculative`; the tests
+    /// use it to exercise the machinery on small blocks).
     pub const ALWAYS_SPECULATIVE: BlockStm = BlockStm {
         single_thread_sequential: false,
+        min_parallel_gas: 0,
     };
+
+    /// Whether `block` is run on the sequential strategy with `threads` threads.
+    fn runs_sequentially(&self, block: &Block, threads: usize) -> bool {
+        let one_worker = threads.min(block.transactions.len()) <= 1;
+        (one_worker && self.single_thread_sequential)
+            || (self.min_parallel_gas > 0
+                && block
+                    .transactions
+                    .iter()
+                    .try_fold(0u64, |sum, tx| {
+                        sum.checked_add(tx.env.gas_limit)
+                            .filter(|s| *s < self.min_parallel_gas)
+                    })
+                    .is_some())
+    }
 }
 
 impl Default for BlockStm {
@@ -198,7 +228,11 @@ struct Shared<'a> {
 
 impl Strategy for BlockStm {
     fn name(&self) -> &'static str {
-        "block-stm"
+        if self.single_thread_sequential || self.min_parallel_gas > 0 {
+            "block-stm"
+        } else {
+            "block-stm-speculative"
+        }
     }
 
     fn description(&self) -> &'static str {
@@ -221,7 +255,7 @@ impl Strategy for BlockStm {
                 "block-stm: {n} transactions exceed the multi-version memory's u32 indices"
             )));
         }
-        if threads <= 1 && self.single_thread_sequential {
+        if self.runs_sequentially(block, threads) {
             stats.fallbacks += 1;
             return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
         }

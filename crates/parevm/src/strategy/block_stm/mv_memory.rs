@@ -158,7 +158,12 @@ pub(crate) enum ReadResult {
     Blocked(TxIdx),
 }
 
-const SHARDS: usize = 256;
+/// Shards (separately locked maps) for a block of `n` transactions: a power of two, up to 256
+/// (contention on a shard lock is rare from there on), fewer for small blocks, where creating
+/// 256 maps would cost as much as a few transactions.
+fn shard_count(n: usize) -> usize {
+    (n * 2).next_power_of_two().clamp(16, 256)
+}
 
 /// A transaction index as stored in the lowest-writer table. Blocks have far fewer than
 /// `u32::MAX` transactions (the strategy refuses larger ones).
@@ -168,9 +173,9 @@ fn tx_u32(i: TxIdx) -> u32 {
 }
 
 /// Buckets of the lowest-writer table for a block of `n` transactions: a power of two, about
-/// eight per transaction (a few written locations each), at least 4096.
+/// eight per transaction (a few written locations each), at least 256.
 fn writer_buckets(n: usize) -> usize {
-    (n * 8).next_power_of_two().max(4096)
+    (n * 8).next_power_of_two().max(256)
 }
 
 /// Everything known about one location: the pre-block value once read (so validation and
@@ -320,13 +325,14 @@ impl MvMemory {
         beneficiary: Address,
         cache_reads: bool,
     ) -> Self {
+        let shards = shard_count(n);
         MvMemory {
             // Sized for about three written locations per transaction, so that shards do not
             // rehash while workers hold their locks.
-            shards: (0..SHARDS)
+            shards: (0..shards)
                 .map(|_| {
                     Mutex::new(HashMap::with_capacity_and_hasher(
-                        n * 3 / SHARDS,
+                        n * 3 / shards,
                         Default::default(),
                     ))
                 })
@@ -358,7 +364,8 @@ impl MvMemory {
     }
 
     fn shard_by_hash(&self, h: u64) -> &Mutex<HashMap<Location, Slot>> {
-        &self.shards[(h as usize) % SHARDS]
+        // (A power of two: the low bits pick the shard.)
+        &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
 
     fn writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {

@@ -391,6 +391,7 @@ fn worker(shared: &Shared<'_>) {
             blocked: None,
             lazy: None,
             lazy_seen: None,
+            lazy_prefetched: None,
             lazy_sender: None,
             lazy_sender_served: false,
             lazy_sender_spoiled: false,
@@ -452,12 +453,18 @@ fn execute(
     // given its stand-in value, it would cost a second execution; one look first saves that.
     // (Only a shortcut: a recipient that looks codeless here is checked again, and recorded,
     // when the EVM reads it.)
+    // (The value read is handed to the view: the EVM's own read of the recipient, a moment
+    // later, would read the same location again; either read is validated the same way.)
+    let mut prefetched = None;
     if let Some(to) = lazy
         && let Ok(mv_memory::ReadResult::Value(Value::Account(v))) =
             shared.mv.read_codeless(to, i, shared.base)
-        && !mv_memory::codeless(&v)
     {
-        lazy = None;
+        if mv_memory::codeless(&v) {
+            prefetched = Some(v);
+        } else {
+            lazy = None;
+        }
     }
     let mut lazy_sender = lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
@@ -479,6 +486,7 @@ fn execute(
     loop {
         let view = exec.db_mut();
         view.reset(i, lazy);
+        view.lazy_prefetched = prefetched.take().filter(|_| lazy.is_some());
         view.set_lazy_sender(lazy_sender.then_some((tx.env.caller, tx.env.nonce)));
         local.executions += 1;
         let mut result = exec.execute_deferring_fee(i, tx, 0);

@@ -27,6 +27,10 @@ pub(crate) struct TxView<'a> {
     /// The value of the lazy recipient the EVM was given (the pre-block value when no lower
     /// transaction ever wrote it: finalize then needs no second read).
     pub(crate) lazy_seen: super::mv_memory::AccountValue,
+    /// The lazy recipient's value as just read by the caller (which looked whether it has code
+    /// before choosing to run the transfer lazily): the EVM's read of it uses this instead of
+    /// reading the multi-version memory a second time. Cleared by [`TxView::reset`].
+    pub(crate) lazy_prefetched: Option<super::mv_memory::AccountValue>,
     /// The sender of a plain transfer executed lazily, with the transaction's nonce: the EVM
     /// gets [`LAZY_SENDER_BALANCE`] and that nonce instead of the sender's speculative value,
     /// and only the sender's lack of code is recorded (finalize checks nonce and balance).
@@ -56,6 +60,7 @@ impl TxView<'_> {
         self.blocked = None;
         self.lazy = lazy;
         self.lazy_seen = None;
+        self.lazy_prefetched = None;
     }
 
     /// Executes the sender of `txn` lazily (call after [`TxView::reset`]).
@@ -108,7 +113,10 @@ impl revm::Database for TxView<'_> {
         }
         let r = if self.lazy == Some(address) {
             // Balance deltas are not summed: the transfer's outcome does not depend on them.
-            self.mv.read_codeless(address, self.txn, self.base)?
+            match self.lazy_prefetched.take() {
+                Some(v) => ReadResult::Value(Value::Account(v)),
+                None => self.mv.read_codeless(address, self.txn, self.base)?,
+            }
         } else {
             self.mv.read_account(address, self.txn, self.base)?
         };

@@ -159,10 +159,12 @@ pub(crate) enum ReadResult {
 }
 
 /// Shards (separately locked maps) for a block of `n` transactions: a power of two, up to 256
-/// (contention on a shard lock is rare from there on), fewer for small blocks, where creating
-/// 256 maps would cost as much as a few transactions.
+/// (contention on a shard lock is rare from there on), about one per eight written locations
+/// below that: a small block's shards would otherwise start empty and grow — allocate and
+/// rehash — one by one under their locks, and creating 256 maps costs as much as a few
+/// transactions.
 fn shard_count(n: usize) -> usize {
-    (n * 2).next_power_of_two().clamp(16, 256)
+    (n * 3 / 8).next_power_of_two().clamp(4, 256)
 }
 
 /// A transaction index as stored in the lowest-writer table. Blocks have far fewer than
@@ -352,7 +354,7 @@ impl MvMemory {
             shards: (0..shards)
                 .map(|_| {
                     Mutex::new(HashMap::with_capacity_and_hasher(
-                        n * 3 / shards,
+                        n * 3 / shards + 1,
                         Default::default(),
                     ))
                 })

@@ -16,10 +16,11 @@
 //!   contract has executed. The ratio keeps popular contracts whose callers rarely conflict (a
 //!   token with many independent transfers) speculative.
 //!
-//! (Building the hints costs about 140 ns per transaction — two lookups in a map of every
-//! sender and callee, 6.6 ms of a 47,619-transaction block. A lossy table keyed by the hash
-//! alone was faster but lost a hot contract's hint whenever a sender fell into its bucket; an
-//! exact open-addressing table of 36-byte buckets took 8 ms, the table being larger.)
+//! (Building the hints is two lookups per transaction in a map of every sender and callee:
+//! with 64-byte entries that took 6.6 ms of a 47,619-transaction block, hence the compact
+//! [`Last`]. A lossy table keyed by the hash alone lost a hot contract's hint whenever a
+//! sender fell into its bucket; an exact open-addressing table of 36-byte buckets, allocated
+//! and filled up front, took 8 ms.)
 
 use super::scheduler::TxIdx;
 use crate::block::Block;
@@ -38,18 +39,42 @@ struct Contract {
     conflicts: AtomicU32,
 }
 
-/// Per address while the hints are built: the last transaction it sent, and the last one that
-/// called it with its callee index (`u32::MAX` until a second caller comes).
-type Last = (Option<TxIdx>, Option<(TxIdx, u32)>);
+/// "None" in the hints' `u32` tables (the strategy refuses blocks of `u32::MAX` transactions).
+const NONE: u32 = u32::MAX;
 
-/// The hints of one block.
+/// Per address while the hints are built: the last transaction it sent, the last one that
+/// called it, and its index in `contracts` (`NONE` until a second caller comes). Twelve bytes,
+/// so that the map's entries are 32 bytes: building the hints is two random lookups per
+/// transaction in a map of every sender and callee, and its size decides their cost.
+#[derive(Clone, Copy)]
+struct Last {
+    sent: u32,
+    called: u32,
+    contract: u32,
+}
+
+impl Default for Last {
+    fn default() -> Self {
+        Last {
+            sent: NONE,
+            called: NONE,
+            contract: NONE,
+        }
+    }
+}
+
+fn some(i: u32) -> Option<TxIdx> {
+    (i != NONE).then_some(i as TxIdx)
+}
+
+/// The hints of one block (transaction indices as `u32`, `NONE` for none).
 pub(super) struct Hints {
     /// For each transaction, the previous transaction of the same sender.
-    same_sender: Vec<Option<TxIdx>>,
+    same_sender: Vec<u32>,
     /// For each transaction calling a contract, the previous transaction calling it.
-    same_callee: Vec<Option<TxIdx>>,
-    /// For each transaction, its callee's index in `contracts` (`u32::MAX`: called once or
-    /// not a call).
+    same_callee: Vec<u32>,
+    /// For each transaction, its callee's index in `contracts` (`NONE`: called once or not a
+    /// call).
     callee: Vec<u32>,
     contracts: Vec<Contract>,
 }
@@ -65,35 +90,30 @@ impl Hints {
         let mut callee = Vec::with_capacity(n);
         let mut contracts: Vec<Contract> = Vec::new();
         for (i, tx) in block.transactions.iter().enumerate() {
+            let i = i as u32;
             let entry = last.entry(tx.env.caller).or_default();
-            same_sender.push(entry.0.replace(i));
+            same_sender.push(std::mem::replace(&mut entry.sent, i));
             let revm::primitives::TxKind::Call(to) = tx.env.kind else {
-                same_callee.push(None);
-                callee.push(u32::MAX);
+                same_callee.push(NONE);
+                callee.push(NONE);
                 continue;
             };
-            let entry = &mut last.entry(to).or_default().1;
-            let previous = match entry {
-                None => {
-                    *entry = Some((i, u32::MAX));
-                    None
+            let entry = last.entry(to).or_default();
+            let previous = std::mem::replace(&mut entry.called, i);
+            if previous != NONE {
+                if entry.contract == NONE {
+                    // Its second caller: the contract gets its counters.
+                    entry.contract = contracts.len() as u32;
+                    contracts.push(Contract {
+                        callers: 1,
+                        conflicts: AtomicU32::new(0),
+                    });
+                    callee[previous as usize] = entry.contract;
                 }
-                Some((j, id)) => {
-                    if *id == u32::MAX {
-                        // Its second caller: the contract gets its counters.
-                        *id = contracts.len() as u32;
-                        contracts.push(Contract {
-                            callers: 1,
-                            conflicts: AtomicU32::new(0),
-                        });
-                        callee[*j] = *id;
-                    }
-                    contracts[*id as usize].callers += 1;
-                    Some(std::mem::replace(j, i))
-                }
-            };
+                contracts[entry.contract as usize].callers += 1;
+            }
             same_callee.push(previous);
-            callee.push(entry.map_or(u32::MAX, |(_, id)| id));
+            callee.push(entry.contract);
         }
         Hints {
             same_sender,
@@ -105,7 +125,7 @@ impl Hints {
 
     /// The previous transaction of `i`'s sender.
     pub(super) fn same_sender(&self, i: TxIdx) -> Option<TxIdx> {
-        self.same_sender[i]
+        some(self.same_sender[i])
     }
 
     /// The previous caller of `i`'s callee, when that contract is hot.
@@ -113,7 +133,7 @@ impl Hints {
         let c = self.contracts.get(self.callee[i] as usize)?;
         let conflicts = c.conflicts.load(Relaxed);
         (conflicts >= HOT_MIN_CONFLICTS && conflicts * HOT_RATIO >= c.callers)
-            .then_some(self.same_callee[i])
+            .then(|| some(self.same_callee[i]))
             .flatten()
     }
 

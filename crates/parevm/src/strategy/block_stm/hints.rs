@@ -16,16 +16,21 @@
 //!   contract has executed. The ratio keeps popular contracts whose callers rarely conflict (a
 //!   token with many independent transfers) speculative.
 //!
-//! (Building the hints is two lookups per transaction in a map of every sender and callee:
-//! with 64-byte entries that took 6.6 ms of a 47,619-transaction block, hence the compact
-//! [`Last`]. A lossy table keyed by the hash alone lost a hot contract's hint whenever a
-//! sender fell into its bucket; an exact open-addressing table of 36-byte buckets, allocated
-//! and filled up front, took 8 ms.)
+//! Building the known hints is two lookups per transaction in a map of every sender and
+//! callee: 5.5 to 6.5 ms of a 47,619-transaction block, as long as finalize's serial pass. The
+//! calling thread builds them while the other workers already execute (see [`Hints`]): the
+//! builder runs about twenty times faster than the block executes, so it stays ahead, and the
+//! cost is spread over both cores instead of delaying the start. (Tried: a lossy table keyed by
+//! the hash alone lost a hot contract's hint whenever a sender fell into its bucket; an exact
+//! open-addressing table of 36-byte buckets, allocated and filled up front, took 8 ms.)
 
 use super::scheduler::TxIdx;
 use crate::block::Block;
 use alloy_primitives::map::AddressHashMap;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// Conflicts of its callers before a contract can be hot.
 const HOT_MIN_CONFLICTS: u32 = 2;
@@ -34,12 +39,13 @@ const HOT_RATIO: u32 = 4;
 
 /// Per contract called by several transactions: how many call it and how many conflicts its
 /// callers had (an aborted incarnation, a read stopped by an ESTIMATE).
+#[derive(Default)]
 struct Contract {
-    callers: u32,
+    callers: AtomicU32,
     conflicts: AtomicU32,
 }
 
-/// "None" in the hints' `u32` tables (the strategy refuses blocks of `u32::MAX` transactions).
+/// "None" while the hints are built.
 const NONE: u32 = u32::MAX;
 
 /// Per address while the hints are built: the last transaction it sent, the last one that
@@ -63,83 +69,126 @@ impl Default for Last {
     }
 }
 
-fn some(i: u32) -> Option<TxIdx> {
-    (i != NONE).then_some(i as TxIdx)
+/// The hints of one block, filled in by [`Hints::build`] while workers already run.
+///
+/// State machine: `built` only grows; the known hints of transactions below it are written
+/// (Relaxed) before `built` is raised (Release), so a reader that loads `built` (Acquire) above
+/// `i` sees them. Above `built` a transaction has no hint yet: it runs speculatively, as it
+/// would with a wrong hint — only time is at stake. Tables hold a transaction index plus one,
+/// 0 for none (so that they start zeroed). A contract's first caller learns its contract when
+/// the second caller is met, possibly after `built` passed it, and `callers` grows as callers
+/// are met: readers may see either value, which is again only a matter of scheduling.
+pub(super) struct Hints {
+    /// Transactions below this have their known hints.
+    built: AtomicUsize,
+    /// For each transaction, the previous transaction of the same sender.
+    same_sender: Box<[AtomicU32]>,
+    /// For each transaction calling a contract, the previous transaction calling it.
+    same_callee: Box<[AtomicU32]>,
+    /// For each transaction, its callee's index in `contracts` plus one (0: called once or not
+    /// a call).
+    callee: Box<[AtomicU32]>,
+    /// Room for every contract that can have two callers.
+    contracts: Box<[Contract]>,
 }
 
-/// The hints of one block (transaction indices as `u32`, `NONE` for none).
-pub(super) struct Hints {
-    /// For each transaction, the previous transaction of the same sender.
-    same_sender: Vec<u32>,
-    /// For each transaction calling a contract, the previous transaction calling it.
-    same_callee: Vec<u32>,
-    /// For each transaction, its callee's index in `contracts` (`NONE`: called once or not a
-    /// call).
-    callee: Vec<u32>,
-    contracts: Vec<Contract>,
+fn table(n: usize) -> Box<[AtomicU32]> {
+    (0..n).map(|_| AtomicU32::new(0)).collect()
+}
+
+/// A stored index (plus one, 0 for none) as a transaction.
+fn some(stored: u32) -> Option<TxIdx> {
+    (stored != 0).then(|| stored as TxIdx - 1)
 }
 
 impl Hints {
-    /// The known hints of `block`, and room for the learned ones.
-    pub(super) fn new(block: &Block) -> Self {
+    /// Hints for a block of `n` transactions, none known yet.
+    pub(super) fn empty(n: usize) -> Self {
+        Hints {
+            built: AtomicUsize::new(0),
+            same_sender: table(n),
+            same_callee: table(n),
+            callee: table(n),
+            contracts: (0..n / 2 + 1).map(|_| Contract::default()).collect(),
+        }
+    }
+
+    /// Works out the known hints of `block`'s transactions in block order (on one thread, the
+    /// only writer), publishing them as it goes.
+    pub(super) fn build(&self, block: &Block) {
+        /// Transactions per publication of `built`.
+        const PUBLISH: usize = 64;
         let n = block.transactions.len();
         let mut last: AddressHashMap<Last> =
             AddressHashMap::with_capacity_and_hasher(2 * n, Default::default());
-        let mut same_sender = Vec::with_capacity(n);
-        let mut same_callee = Vec::with_capacity(n);
-        let mut callee = Vec::with_capacity(n);
-        let mut contracts: Vec<Contract> = Vec::new();
+        let mut contracts = 0u32;
+        let plus_one = |i: u32| if i == NONE { 0 } else { i + 1 };
         for (i, tx) in block.transactions.iter().enumerate() {
-            let i = i as u32;
+            let t = i as u32;
             let entry = last.entry(tx.env.caller).or_default();
-            same_sender.push(std::mem::replace(&mut entry.sent, i));
-            let revm::primitives::TxKind::Call(to) = tx.env.kind else {
-                same_callee.push(NONE);
-                callee.push(NONE);
-                continue;
-            };
-            let entry = last.entry(to).or_default();
-            let previous = std::mem::replace(&mut entry.called, i);
-            if previous != NONE {
-                if entry.contract == NONE {
-                    // Its second caller: the contract gets its counters.
-                    entry.contract = contracts.len() as u32;
-                    contracts.push(Contract {
-                        callers: 1,
-                        conflicts: AtomicU32::new(0),
-                    });
-                    callee[previous as usize] = entry.contract;
+            let sent = std::mem::replace(&mut entry.sent, t);
+            self.same_sender[i].store(plus_one(sent), Relaxed);
+            if let revm::primitives::TxKind::Call(to) = tx.env.kind {
+                let entry = last.entry(to).or_default();
+                let previous = std::mem::replace(&mut entry.called, t);
+                if previous != NONE {
+                    if entry.contract == NONE {
+                        // Its second caller: the contract gets its counters.
+                        entry.contract = contracts;
+                        contracts += 1;
+                        self.contracts[entry.contract as usize]
+                            .callers
+                            .store(1, Relaxed);
+                        self.callee[previous as usize].store(entry.contract + 1, Relaxed);
+                    }
+                    self.contracts[entry.contract as usize]
+                        .callers
+                        .fetch_add(1, Relaxed);
                 }
-                contracts[entry.contract as usize].callers += 1;
+                self.same_callee[i].store(plus_one(previous), Relaxed);
+                self.callee[i].store(plus_one(entry.contract), Relaxed);
             }
-            same_callee.push(previous);
-            callee.push(entry.contract);
+            if (i + 1) % PUBLISH == 0 {
+                self.built.store(i + 1, Release);
+            }
         }
-        Hints {
-            same_sender,
-            same_callee,
-            callee,
-            contracts,
-        }
+        self.built.store(n, Release);
+    }
+
+    /// Whether `i`'s known hints are there.
+    fn known(&self, i: TxIdx) -> bool {
+        i < self.built.load(Acquire)
+    }
+
+    /// The contract `i` calls, if some other transaction calls it too.
+    fn contract(&self, i: TxIdx) -> Option<&Contract> {
+        let c = self.callee[i].load(Relaxed);
+        (c != 0).then(|| &self.contracts[c as usize - 1])
     }
 
     /// The previous transaction of `i`'s sender.
     pub(super) fn same_sender(&self, i: TxIdx) -> Option<TxIdx> {
-        some(self.same_sender[i])
+        if !self.known(i) {
+            return None;
+        }
+        some(self.same_sender[i].load(Relaxed))
     }
 
     /// The previous caller of `i`'s callee, when that contract is hot.
     pub(super) fn hot_predecessor(&self, i: TxIdx) -> Option<TxIdx> {
-        let c = self.contracts.get(self.callee[i] as usize)?;
+        if !self.known(i) {
+            return None;
+        }
+        let c = self.contract(i)?;
         let conflicts = c.conflicts.load(Relaxed);
-        (conflicts >= HOT_MIN_CONFLICTS && conflicts * HOT_RATIO >= c.callers)
-            .then(|| some(self.same_callee[i]))
+        (conflicts >= HOT_MIN_CONFLICTS && conflicts * HOT_RATIO >= c.callers.load(Relaxed))
+            .then(|| some(self.same_callee[i].load(Relaxed)))
             .flatten()
     }
 
     /// Notes a conflict of `i`'s: an incarnation aborted, or stopped at an ESTIMATE.
     pub(super) fn conflicted(&self, i: TxIdx) {
-        if let Some(c) = self.contracts.get(self.callee[i] as usize) {
+        if let Some(c) = self.contract(i) {
             c.conflicts.fetch_add(1, Relaxed);
         }
     }
@@ -159,7 +208,9 @@ mod tests {
         let other = alloy_primitives::Address::repeat_byte(0x77);
         block.transactions[n - 1].env.kind = revm::primitives::TxKind::Call(other);
         block.transactions[4].env.caller = block.transactions[1].env.caller;
-        let hints = Hints::new(&block);
+        let hints = Hints::empty(n);
+        assert_eq!(hints.same_sender(4), None, "not built yet: no hint");
+        hints.build(&block);
         assert_eq!(hints.same_sender(1), None, "distinct senders");
         assert_eq!(
             hints.same_sender(4),

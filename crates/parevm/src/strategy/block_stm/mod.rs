@@ -272,7 +272,7 @@ impl Strategy for BlockStm {
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
-            hints: hints::Hints::new(block),
+            hints: hints::Hints::empty(n),
             lazy_senders: {
                 use revm::context_interface::Cfg as _;
                 let cfg = block.cfg_env();
@@ -286,14 +286,20 @@ impl Strategy for BlockStm {
         };
         let threads = threads.clamp(1, n);
         // The calling thread is one of the workers; the others come from a persistent pool.
-        if threads == 1 {
+        // It first works out the scheduling hints, while the others already execute (a
+        // transaction whose hints are not known yet just runs speculatively; see [`hints`]).
+        let build_and_work = || {
+            shared.hints.build(block);
             worker(&shared);
+        };
+        if threads == 1 {
+            build_and_work();
         } else {
             pool(threads - 1).in_place_scope(|s| {
                 for _ in 1..threads {
                     s.spawn(|_| worker(&shared));
                 }
-                worker(&shared);
+                build_and_work();
             });
         }
         if let Some(message) = shared.panic.lock().take() {

@@ -189,7 +189,9 @@ fn writer_buckets(n: usize) -> usize {
 /// entries touched a cache line per step; four-byte indices keep the whole search in a few.
 #[derive(Default)]
 struct Slot {
-    base: Option<Value>,
+    /// The pre-block value, once read, for slow stores only: boxed, since with the state in
+    /// memory it is never set and 80 inline bytes would only widen every hash-map bucket.
+    base: Option<Box<Value>>,
     /// The transactions with an entry, ascending.
     txs: SmallVec<[u32; 2]>,
     /// Their entries, in the same order. Most locations are written once: the first lives
@@ -541,7 +543,7 @@ impl MvMemory {
         let mut shard = self.shard(&loc).lock();
         let slot = shard.entry(loc).or_default();
         if slot.base.is_none() {
-            slot.base = Some(v);
+            slot.base = Some(Box::new(v));
         }
     }
 
@@ -554,11 +556,11 @@ impl MvMemory {
     ) -> Result<AccountValue, StateError> {
         let loc = Location::Account(address);
         if let Some(Slot {
-            base: Some(Value::Account(v)),
-            ..
+            base: Some(cached), ..
         }) = self.shard(&loc).lock().get(&loc)
+            && let Value::Account(v) = **cached
         {
-            return Ok(*v);
+            return Ok(v);
         }
         Ok(base
             .account(address)?
@@ -666,7 +668,7 @@ impl MvMemory {
                             Entry::Written(Write::Account(v)) => Some(*v),
                             _ => unreachable!("start is a full value"),
                         },
-                        None => match &slot.base {
+                        None => match slot.base.as_deref() {
                             Some(Value::Account(v)) => Some(*v),
                             _ => None,
                         },
@@ -729,7 +731,7 @@ impl MvMemory {
             None => (None, None),
             Some(slot) => (
                 slot.below(i).next().map(|(j, e)| (j, e.clone())),
-                slot.base.clone(),
+                slot.base.as_deref().cloned(),
             ),
         }
     }

@@ -241,10 +241,9 @@ pub(super) fn finalize(
                 s.fee = *fee;
                 s.flags |= Settle::FEE;
             }
-            // (A lazy sender's entry holds a stand-in value until pass 2 replaces it.)
-            if out.changes.contains_key(&beneficiary)
-                && r.lazy_debit.is_none_or(|d| d.0 != beneficiary)
-            {
+            // (Noted by execution: a lazy sender's entry holds a stand-in value until pass 2
+            // replaces it, and does not count.)
+            if r.beneficiary_written {
                 s.flags |= Settle::BENEFICIARY_WRITTEN;
             }
             if let Some((sender, cost, nonce, seen)) = r.lazy_debit {

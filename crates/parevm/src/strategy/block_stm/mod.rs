@@ -136,6 +136,10 @@ struct TxResult {
         u64,
         mv_memory::AccountValue,
     )>,
+    /// Whether the output's changes hold the beneficiary's info as the EVM left it (not as a
+    /// lazy sender's stand-in): noted here, while the changes are in cache, so that finalize
+    /// need not search every transaction's changes for it.
+    beneficiary_written: bool,
     /// Filled in by finalize.
     settlement: finalize::LazySettlement,
 }
@@ -560,6 +564,7 @@ fn execute(
         if let Some((from, amount, nonce, _)) = lazy_debit {
             writes.push((Location::Account(from), Write::Debit { amount, nonce }));
         }
+        let mut beneficiary_written = false;
         if let Ok((out, _)) = &result {
             // Lazy accounts' entries hold stand-in values until finalize: their writes are the
             // credit and the debit above.
@@ -570,6 +575,7 @@ fn execute(
                 if Some(*address) == lazy_from || Some(*address) == lazy_to {
                     continue;
                 }
+                beneficiary_written |= *address == beneficiary;
                 // An account whose info the transaction left as it read it (a token contract
                 // whose storage changed) is not written: see [`AccountReads::unchanged`].
                 if change.storage_cleared
@@ -598,6 +604,7 @@ fn execute(
             reads,
             lazy_credit,
             lazy_debit,
+            beneficiary_written,
             settlement: Default::default(),
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);

@@ -481,12 +481,25 @@ fn execute(
     // Executing before it has executed would only produce a nonce error to throw away (a
     // lazy sender does not read the nonce: finalize checks it). A learned one: the previous
     // caller of a contract whose callers keep aborting (see [`hints`]).
+    // A third, known one: a transaction sent by the beneficiary, or paying it (not lazily),
+    // reads the beneficiary in full, which sums the fees of every transaction below it (a
+    // mining pool paying out from its own address): it waits until all of them executed once,
+    // rather than read a partial sum, abort, and turn the beneficiary into an ESTIMATE that
+    // suspends every transaction above it.
     let pending = |j: &TxIdx| !shared.scheduler.is_executed(*j);
+    let reads_beneficiary = !lazy_sender
+        && (tx.env.caller == beneficiary
+            || tx.env.kind == revm::primitives::TxKind::Call(beneficiary));
     let wait_for = (!lazy_sender)
         .then(|| shared.hints.same_sender(i))
         .flatten()
         .filter(pending)
-        .or_else(|| shared.hints.hot_predecessor(i).filter(pending));
+        .or_else(|| shared.hints.hot_predecessor(i).filter(pending))
+        .or_else(|| {
+            reads_beneficiary
+                .then(|| shared.scheduler.executed_prefix())
+                .filter(|p| *p < i)
+        });
     if let Some(j) = wait_for
         && shared.scheduler.add_dependency(i, j)
     {

@@ -226,6 +226,11 @@ impl Scheduler {
         self.next_version_to_execute()
     }
 
+    /// The lowest transaction that has not finished an execution yet (`n` once all have).
+    pub(crate) fn executed_prefix(&self) -> TxIdx {
+        self.executed_prefix.load(SeqCst)
+    }
+
     /// True if incarnation `k`'s result of `i` is in: `i` is executed (or being validated).
     pub(crate) fn is_executed(&self, i: TxIdx) -> bool {
         matches!(self.status[i].lock().status, Status::Executed)

@@ -101,7 +101,7 @@ const CHUNK: usize = 64;
 /// `MIN_PARALLEL`, waking the pool's threads costs more than the work they would share.
 /// (Not rayon's `par_chunks_mut`: Block-STM's pool has `threads - 1` threads because the
 /// calling thread is a worker too, and inside `install` the caller would only wait.)
-fn parallel_chunks<C: Send>(
+pub(super) fn parallel_chunks<C: Send>(
     chunks: Vec<C>,
     items: usize,
     threads: usize,

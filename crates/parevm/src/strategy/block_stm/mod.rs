@@ -339,7 +339,7 @@ impl Strategy for BlockStm {
                 }
             }
         }
-        drop(mv);
+        mv.free(threads);
         Ok(outputs)
     }
 }

@@ -378,6 +378,16 @@ impl MvMemory {
         }
     }
 
+    /// Frees the memory with `threads` threads (its shards in parallel): dropping tens of
+    /// thousands of slots took 2.3 ms of a 47,619-transaction block on one thread.
+    pub(crate) fn free(self, threads: usize) {
+        // (Sized by transactions, like finalize's passes: small blocks free on one thread.)
+        let transactions = self.last_written.len();
+        let MvMemory { shards, .. } = self;
+        let chunks: Vec<_> = shards.into_iter().map(|s| vec![s]).collect();
+        super::finalize::parallel_chunks(chunks, transactions, threads, |_, shard| drop(shard));
+    }
+
     /// The one-word hash of `loc` that picks its shard and its lowest-writer bucket.
     fn hash(&self, loc: &Location) -> u64 {
         self.hasher.hash_one(loc)

@@ -287,24 +287,25 @@ impl Slot {
 pub(crate) struct MvMemory {
     shards: Vec<Mutex<HashMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
-    /// Locations each transaction's latest incarnation wrote.
-    last_written: Vec<Mutex<SmallVec<[Location; 4]>>>,
+    /// Per transaction, what its latest incarnation wrote: the locations, and the fee it
+    /// deferred to the beneficiary (one lock and one cache line per transaction for both;
+    /// lock order: a transaction's, then shards').
+    tx_writes: Vec<Mutex<TxWrites>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
     /// Whether pre-block values are cached (the base is slow to read).
     cache_reads: bool,
-    /// The block's beneficiary, whose deferred fees live in `fees`, not in a shared slot.
+    /// The block's beneficiary, whose deferred fees live in `tx_writes`, not in a shared slot.
     beneficiary: Address,
-    /// Per transaction, the fee it deferred to the beneficiary. Keeping fees out of the
-    /// beneficiary's slot means transactions that never read the beneficiary never touch a
-    /// shared location; one that does read it sums the fees above the latest full value.
-    fees: Vec<Mutex<Fee>>,
     /// Set (before the entry is recorded) once any transaction wipes an account's storage.
     /// While unset, storage reads skip the wipe lookup. This is safe: a wipe recorded later is
     /// a write to a new location, after which every higher transaction is re-validated, and
     /// validation re-reads with the wipe taken into account.
     any_wipe: std::sync::atomic::AtomicBool,
-    /// The lowest-writer table: bucket `(hash >> 8) & mask` holds the lowest transaction index
+    /// Two tables interleaved bucket by bucket (a write of an account marks both, and a
+    /// codeless check may consult both: one cache line for the two).
+    ///
+    /// `writers[b][0]`, the lowest-writer table: bucket `(hash >> 8) & mask` holds the lowest transaction index
     /// that any incarnation ever wrote a location hashing there (`u32::MAX`: none). It is
     /// lowered (`fetch_min`) before the write is recorded and never raised, not even when a
     /// re-execution stops writing the location.
@@ -318,23 +319,35 @@ pub(crate) struct MvMemory {
     /// even when the reader itself writes them (a sender's account, its token balance), so most
     /// validations end here. A smaller bucket value only means "look it up" (collisions cost a
     /// lookup, never a wrong answer). The beneficiary's account is never decided here (its fees
-    /// live in `fees`).
-    lowest_writer: Box<[std::sync::atomic::AtomicU32]>,
-    /// The same for full writes of accounts only ([`Write::Account`]; not credits, debits or
+    /// live in `tx_writes`).
+    ///
+    /// `writers[b][1]`: the same for full writes of accounts only ([`Write::Account`]; not credits, debits or
     /// ESTIMATEs). A bucket value `>= i` proves no transaction below `i` ever wrote the
     /// account in full, so its code is the pre-block code: a read that only needs to know the
     /// account has no code (a lazy transfer's sender or recipient) is answered from the
     /// pre-block state without the shard lock, and validated without a lookup. That is what
     /// keeps one sender's chain of transfers, or many credits to one recipient, from meeting
     /// at one shard lock twice per transaction.
-    lowest_full_writer: Box<[std::sync::atomic::AtomicU32]>,
+    writers: Box<[[std::sync::atomic::AtomicU32; 2]]>,
     writer_mask: u64,
 }
 
+/// What one transaction's latest incarnation wrote.
+#[derive(Default)]
+struct TxWrites {
+    /// The locations.
+    locations: SmallVec<[Location; 4]>,
+    /// The fee it deferred to the beneficiary. Keeping fees out of the beneficiary's slot
+    /// means transactions that never read the beneficiary never touch a shared location; one
+    /// that does read it sums the fees above the latest full value.
+    fee: Fee,
+}
+
 /// A transaction's deferred fee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Fee {
     /// Not executed yet, or it paid no deferred fee.
+    #[default]
     None,
     /// It deferred this fee (a zero fee is still a touch).
     Deferred(U256),
@@ -362,17 +375,18 @@ impl MvMemory {
                 })
                 .collect(),
             hasher: Default::default(),
-            last_written: (0..n).map(|_| Mutex::new(SmallVec::new())).collect(),
+            tx_writes: (0..n).map(|_| Mutex::new(TxWrites::default())).collect(),
             state_clear,
             cache_reads,
             beneficiary,
-            fees: (0..n).map(|_| Mutex::new(Fee::None)).collect(),
             any_wipe: Default::default(),
-            lowest_writer: (0..writer_buckets(n))
-                .map(|_| std::sync::atomic::AtomicU32::new(u32::MAX))
-                .collect(),
-            lowest_full_writer: (0..writer_buckets(n))
-                .map(|_| std::sync::atomic::AtomicU32::new(u32::MAX))
+            writers: (0..writer_buckets(n))
+                .map(|_| {
+                    [
+                        std::sync::atomic::AtomicU32::new(u32::MAX),
+                        std::sync::atomic::AtomicU32::new(u32::MAX),
+                    ]
+                })
                 .collect(),
             writer_mask: writer_buckets(n) as u64 - 1,
         }
@@ -382,7 +396,7 @@ impl MvMemory {
     /// thousands of slots took 2.3 ms of a 47,619-transaction block on one thread.
     pub(crate) fn free(self, threads: usize) {
         // (Sized by transactions, like finalize's passes: small blocks free on one thread.)
-        let transactions = self.last_written.len();
+        let transactions = self.tx_writes.len();
         let MvMemory { shards, .. } = self;
         let chunks: Vec<_> = shards.into_iter().map(|s| vec![s]).collect();
         super::finalize::parallel_chunks(chunks, transactions, threads, |_, shard| drop(shard));
@@ -403,11 +417,11 @@ impl MvMemory {
     }
 
     fn writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
-        &self.lowest_writer[((h >> 8) & self.writer_mask) as usize]
+        &self.writers[((h >> 8) & self.writer_mask) as usize][0]
     }
 
     fn full_writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
-        &self.lowest_full_writer[((h >> 8) & self.writer_mask) as usize]
+        &self.writers[((h >> 8) & self.writer_mask) as usize][1]
     }
 
     /// Notes that transaction `i` writes `w` at the location hashing to `h`.
@@ -463,13 +477,10 @@ impl MvMemory {
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
     /// Returns true if it wrote a location the previous incarnation did not.
     pub(crate) fn record(&self, i: TxIdx, writes: Writes, fee: Option<U256>) -> bool {
-        let fee_is_new = {
-            let mut slot = self.fees[i].lock();
-            let new = fee.is_some() && *slot == Fee::None;
-            *slot = fee.map_or(Fee::None, Fee::Deferred);
-            new
-        };
-        let mut last = self.last_written[i].lock();
+        let mut tx = self.tx_writes[i].lock();
+        let fee_is_new = fee.is_some() && tx.fee == Fee::None;
+        tx.fee = fee.map_or(Fee::None, Fee::Deferred);
+        let last = &mut tx.locations;
         let wrote_new = {
             // Comparing the two write sets pairwise is quadratic: fine for a handful of
             // locations, not for a re-executed transaction that wrote thousands (2016's
@@ -531,13 +542,11 @@ impl MvMemory {
 
     /// Marks every location `i` wrote as ESTIMATE (its incarnation was aborted).
     pub(crate) fn convert_writes_to_estimates(&self, i: TxIdx) {
-        {
-            let mut fee = self.fees[i].lock();
-            if matches!(*fee, Fee::Deferred(_)) {
-                *fee = Fee::Estimate;
-            }
+        let mut tx = self.tx_writes[i].lock();
+        if matches!(tx.fee, Fee::Deferred(_)) {
+            tx.fee = Fee::Estimate;
         }
-        for loc in self.last_written[i].lock().iter() {
+        for loc in tx.locations.iter() {
             if let Some(slot) = self.shard(loc).lock().get_mut(loc) {
                 slot.insert(i, Entry::Estimate);
             }
@@ -719,7 +728,7 @@ impl MvMemory {
         if address == self.beneficiary && !code_only {
             // The fees deferred between the latest full value and `i`, in block order.
             for j in full_at.map_or(0, |p| p + 1)..i {
-                match *self.fees[j].lock() {
+                match self.tx_writes[j].lock().fee {
                     Fee::None => {}
                     Fee::Deferred(f) => value = apply_credit(value, f, self.state_clear),
                     Fee::Estimate => return Ok(ReadResult::Blocked(j)),

@@ -6,7 +6,10 @@
 //! like any other, so a wrong hint costs time, never correctness.
 //!
 //! - **Known**: a transaction whose sender sent an earlier transaction needs the nonce that
-//!   one leaves (unless its sender runs lazily, see `lazy_sender_eligible`).
+//!   one leaves (unless its sender runs lazily, see `lazy_sender_eligible`). (Another known
+//!   one needs no table and lives in the strategy's `execute`: a transaction sent by or paying
+//!   the beneficiary reads the sum of every lower transaction's fee, so it waits until all of
+//!   them executed once — the scheduler's executed prefix.)
 //! - **Learned**: transactions calling one contract whose callers keep aborting. Deposits into
 //!   an exchange's contract, for instance, each raise a counter and the contract's balance: the
 //!   callers form a chain, and run speculatively each one reads its predecessor's values before

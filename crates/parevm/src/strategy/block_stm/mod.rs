@@ -265,10 +265,10 @@ impl Strategy for BlockStm {
         }
         // Wake the pool's threads now: a sleeping thread takes 5 to 30 µs to wake, which the
         // setup below hides in part (a small block's whole run is tens of microseconds).
-        let helpers = threads.clamp(1, n) - 1;
-        if helpers > 0 {
-            let pool = pool(helpers);
-            for _ in 0..helpers {
+        let threads = threads.clamp(1, n);
+        if threads > 1 {
+            let pool = pool(threads - 1);
+            for _ in 1..threads {
                 pool.spawn(|| {});
             }
         }
@@ -297,7 +297,6 @@ impl Strategy for BlockStm {
             counters: Counters::default(),
             panic: Mutex::new(None),
         };
-        let threads = threads.clamp(1, n);
         // The calling thread is one of the workers; the others come from a persistent pool.
         // It first works out the scheduling hints, while the others already execute (a
         // transaction whose hints are not known yet just runs speculatively; see [`hints`]).

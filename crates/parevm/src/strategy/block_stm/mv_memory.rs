@@ -398,8 +398,7 @@ impl MvMemory {
         // (Sized by transactions, like finalize's passes: small blocks free on one thread.)
         let transactions = self.tx_writes.len();
         let MvMemory { shards, .. } = self;
-        let chunks: Vec<_> = shards.into_iter().map(|s| vec![s]).collect();
-        super::finalize::parallel_chunks(chunks, transactions, threads, |_, shard| drop(shard));
+        super::finalize::parallel_chunks(shards, transactions, threads, |_, shard| drop(shard));
     }
 
     /// The one-word hash of `loc` that picks its shard and its lowest-writer bucket.

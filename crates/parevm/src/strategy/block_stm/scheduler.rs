@@ -212,14 +212,11 @@ impl Scheduler {
     /// The next task, validation first when it lags behind execution.
     pub(crate) fn next_task(&self) -> Option<Task> {
         let v = self.validation_idx.load(SeqCst);
-        if v < self
-            .execution_idx
-            .load(SeqCst)
-            .min(self.executed_prefix.load(SeqCst))
-        {
+        let e = self.execution_idx.load(SeqCst);
+        if v < e.min(self.executed_prefix.load(SeqCst)) {
             return self.next_version_to_validate();
         }
-        if self.execution_idx.load(SeqCst) >= self.n && v < self.n {
+        if e >= self.n && v < self.n {
             // Nothing left to execute: what remains is validations (perhaps still gated).
             return self.next_version_to_validate();
         }

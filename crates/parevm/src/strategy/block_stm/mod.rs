@@ -57,6 +57,7 @@ mod finalize;
 mod hints;
 mod mv_memory;
 mod scheduler;
+mod slot_map;
 mod view;
 
 use super::Strategy;

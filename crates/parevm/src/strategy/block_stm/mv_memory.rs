@@ -17,12 +17,9 @@
 //! latest wipe of its account: whichever is higher wins (the same transaction may wipe and
 //! then write, so a slot write at the same index as a wipe wins).
 
-use super::scheduler::TxIdx;
+use super::{scheduler::TxIdx, slot_map::SlotMap};
 use crate::state::{StateError, StateView};
-use alloy_primitives::{
-    Address, U256,
-    map::{HashMap, HashSet},
-};
+use alloy_primitives::{Address, U256, map::HashSet};
 use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
 use smallvec::SmallVec;
@@ -285,7 +282,7 @@ impl Slot {
 
 /// The multi-version memory of one block.
 pub(crate) struct MvMemory {
-    shards: Vec<Mutex<HashMap<Location, Slot>>>,
+    shards: Vec<Mutex<SlotMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
     /// Per transaction, what its latest incarnation wrote: the locations, and the fee it
     /// deferred to the beneficiary (one lock and one cache line per transaction for both;
@@ -367,12 +364,7 @@ impl MvMemory {
             // Sized for about three written locations per transaction, so that shards do not
             // rehash while workers hold their locks.
             shards: (0..shards)
-                .map(|_| {
-                    Mutex::new(HashMap::with_capacity_and_hasher(
-                        n * 3 / shards + 1,
-                        Default::default(),
-                    ))
-                })
+                .map(|_| Mutex::new(SlotMap::with_capacity(n * 3 / shards + 1)))
                 .collect(),
             hasher: Default::default(),
             tx_writes: (0..n).map(|_| Mutex::new(TxWrites::default())).collect(),
@@ -406,11 +398,7 @@ impl MvMemory {
         self.hasher.hash_one(loc)
     }
 
-    fn shard(&self, loc: &Location) -> &Mutex<HashMap<Location, Slot>> {
-        self.shard_by_hash(self.hash(loc))
-    }
-
-    fn shard_by_hash(&self, h: u64) -> &Mutex<HashMap<Location, Slot>> {
+    fn shard_by_hash(&self, h: u64) -> &Mutex<SlotMap<Location, Slot>> {
         // (A power of two: the low bits pick the shard.)
         &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
@@ -509,8 +497,9 @@ impl MvMemory {
                 }
             };
             for old in last.iter() {
+                let h = self.hash(old);
                 if !in_new(old)
-                    && let Some(slot) = self.shard(old).lock().get_mut(old)
+                    && let Some(slot) = self.shard_by_hash(h).lock().get_mut(old, h)
                 {
                     slot.remove(i);
                 }
@@ -531,8 +520,7 @@ impl MvMemory {
             self.mark_written(h, i, &w);
             self.shard_by_hash(h)
                 .lock()
-                .entry(loc)
-                .or_default()
+                .get_or_default(loc, h, |l| self.hash(l))
                 .insert(i, Entry::Written(w));
             last.push(loc);
         }
@@ -546,7 +534,8 @@ impl MvMemory {
             tx.fee = Fee::Estimate;
         }
         for loc in tx.locations.iter() {
-            if let Some(slot) = self.shard(loc).lock().get_mut(loc) {
+            let h = self.hash(loc);
+            if let Some(slot) = self.shard_by_hash(h).lock().get_mut(loc, h) {
                 slot.insert(i, Entry::Estimate);
             }
         }
@@ -558,8 +547,9 @@ impl MvMemory {
         if !self.cache_reads {
             return;
         }
-        let mut shard = self.shard(&loc).lock();
-        let slot = shard.entry(loc).or_default();
+        let h = self.hash(&loc);
+        let mut shard = self.shard_by_hash(h).lock();
+        let slot = shard.get_or_default(loc, h, |l| self.hash(l));
         if slot.base.is_none() {
             slot.base = Some(Box::new(v));
         }
@@ -573,9 +563,10 @@ impl MvMemory {
         base: &dyn StateView,
     ) -> Result<AccountValue, StateError> {
         let loc = Location::Account(address);
+        let h = self.hash(&loc);
         if let Some(Slot {
             base: Some(cached), ..
-        }) = self.shard(&loc).lock().get(&loc)
+        }) = self.shard_by_hash(h).lock().get(&loc, h)
             && let Value::Account(v) = **cached
         {
             return Ok(v);
@@ -594,7 +585,7 @@ impl MvMemory {
         }
         self.shard_by_hash(h)
             .lock()
-            .get(&loc)
+            .get(&loc, h)
             .is_some_and(|slot| slot.txs.first().is_some_and(|j| (*j as TxIdx) < i))
     }
 
@@ -603,9 +594,10 @@ impl MvMemory {
     /// changes include the account, the beneficiary's deferred fees aside.
     pub(crate) fn account_writers(&self, address: Address) -> Vec<TxIdx> {
         let loc = Location::Account(address);
-        self.shard(&loc)
+        let h = self.hash(&loc);
+        self.shard_by_hash(h)
             .lock()
-            .get(&loc)
+            .get(&loc, h)
             .map(|slot| slot.txs.iter().map(|j| *j as TxIdx).collect())
             .unwrap_or_default()
     }
@@ -613,9 +605,10 @@ impl MvMemory {
     /// The highest transaction below `i` that wrote `address`'s account in full (not a delta).
     pub(crate) fn latest_full_write_below(&self, address: Address, i: TxIdx) -> Option<TxIdx> {
         let loc = Location::Account(address);
-        self.shard(&loc)
+        let h = self.hash(&loc);
+        self.shard_by_hash(h)
             .lock()
-            .get(&loc)?
+            .get(&loc, h)?
             .latest_non_delta_tx_below(i)
     }
 
@@ -669,7 +662,7 @@ impl MvMemory {
         // the pre-block value when that is not cached yet.
         let found: Result<(AccountValue, Option<TxIdx>), Vec<Write>> = {
             let shard = self.shard_by_hash(h).lock();
-            match shard.get(&loc) {
+            match shard.get(&loc, h) {
                 None => Err(Vec::new()),
                 Some(slot) => {
                     let end = slot.count_below(i);
@@ -745,7 +738,7 @@ impl MvMemory {
         i: TxIdx,
     ) -> (Option<(TxIdx, Entry)>, Option<Value>) {
         let shard = self.shard_by_hash(h).lock();
-        match shard.get(loc) {
+        match shard.get(loc, h) {
             None => (None, None),
             Some(slot) => (
                 slot.below(i).next().map(|(j, e)| (j, e.clone())),

@@ -21,7 +21,7 @@ use hashbrown::{HashTable, hash_table::Entry};
 /// low byte and multiplying spreads the remaining bits over the whole word (hashbrown takes
 /// the bucket from the low bits and a tag from the top seven).
 fn table_hash(h: u64) -> u64 {
-    (h >> 8 | h << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    h.rotate_right(8).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Keys `K` with values `V`, found through a caller-computed hash.

@@ -155,11 +155,11 @@ pub(crate) enum ReadResult {
     Blocked(TxIdx),
 }
 
-/// Shards (separately locked maps) for a block of `n` transactions: a power of two, up to 256
-/// (contention on a shard lock is rare from there on), about one per eight written locations
-/// below that: a small block's shards would otherwise start empty and grow — allocate and
-/// rehash — one by one under their locks, and creating 256 maps costs as much as a few
-/// transactions.
+/// Shards (separately locked maps, see [`SlotMap`]) for a block of `n` transactions: a power
+/// of two, up to 256 (contention on a shard lock is rare from there on), about one per eight
+/// written locations below that: a small block's shards would otherwise start empty and grow —
+/// allocate and rehash — one by one under their locks, and creating 256 maps costs as much as
+/// a few transactions.
 fn shard_count(n: usize) -> usize {
     (n * 3 / 8).next_power_of_two().clamp(4, 256)
 }
@@ -187,7 +187,7 @@ fn writer_buckets(n: usize) -> usize {
 #[derive(Default)]
 struct Slot {
     /// The pre-block value, once read, for slow stores only: boxed, since with the state in
-    /// memory it is never set and 80 inline bytes would only widen every hash-map bucket.
+    /// memory it is never set and 80 inline bytes would only widen every slot.
     base: Option<Box<Value>>,
     /// The transactions with an entry, ascending.
     txs: SmallVec<[u32; 2]>,

@@ -139,7 +139,7 @@ pub(super) fn parallel_chunks<C: Send>(
 /// the running value kept by the serial pass when no full write came after it, else read from
 /// the (final) multi-version memory.
 fn running_value(
-    mv: &MvMemory,
+    mv: &MvMemory<'_>,
     base: &dyn StateView,
     running: &AddressHashMap<(AccountValue, TxIdx)>,
     address: Address,
@@ -210,7 +210,7 @@ fn debit(
 pub(super) fn finalize(
     block: &Block,
     base: &dyn StateView,
-    mv: &MvMemory,
+    mv: &MvMemory<'_>,
     mut results: Vec<Mutex<Option<TxResult>>>,
     state_clear: bool,
     threads: usize,
@@ -251,10 +251,14 @@ pub(super) fn finalize(
                 // transaction wrote it: the value execution saw if none ever did.
                 let before = if mv.never_written_below(&Location::Account(sender), i) {
                     Some(Ok(seen))
-                } else if sender != beneficiary && !mv.account_written_below(sender, i) {
-                    Some(mv.base_account(sender, base).map_err(ExecError::from))
-                } else {
+                } else if sender == beneficiary {
                     None
+                } else {
+                    match mv.account_written_below(sender, i) {
+                        Ok(false) => Some(mv.base_account(sender, base).map_err(ExecError::from)),
+                        Ok(true) => None,
+                        Err(e) => Some(Err(e.into())),
+                    }
                 };
                 match before {
                     Some(before) => {
@@ -272,15 +276,19 @@ pub(super) fn finalize(
                 if mv.never_written_below(&Location::Account(to), i) {
                     // Nothing below ever wrote it, so execution was given the pre-block value.
                     r.settlement.credit_before = Some(seen);
-                } else if !mv.account_written_below(to, i) {
-                    match mv.base_account(to, base) {
-                        Ok(v) => r.settlement.credit_before = Some(v),
+                } else {
+                    match mv
+                        .account_written_below(to, i)
+                        .and_then(|written| match written {
+                            false => mv.base_account(to, base).map(Some),
+                            true => Ok(None),
+                        }) {
+                        Ok(Some(v)) => r.settlement.credit_before = Some(v),
+                        Ok(None) => s.flags |= Settle::CONTESTED_CREDIT,
                         Err(e) => {
                             base_errors.lock().get_or_insert(e);
                         }
                     }
-                } else {
-                    s.flags |= Settle::CONTESTED_CREDIT;
                 }
             }
         }

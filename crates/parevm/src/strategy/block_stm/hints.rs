@@ -27,7 +27,10 @@
 //! the hash alone lost a hot contract's hint whenever a sender fell into its bucket; an exact
 //! open-addressing table of 36-byte buckets, allocated and filled up front, took 8 ms.)
 
-use super::scheduler::TxIdx;
+use super::{
+    lazy_index::{LazyIndex, Role, Touch},
+    scheduler::TxIdx,
+};
 use crate::block::Block;
 use alloy_primitives::map::AddressHashMap;
 use std::sync::atomic::{
@@ -52,14 +55,17 @@ struct Contract {
 const NONE: u32 = u32::MAX;
 
 /// Per address while the hints are built: the last transaction it sent, the last one that
-/// called it, and its index in `contracts` (`NONE` until a second caller comes). Twelve bytes,
-/// so that the map's entries are 32 bytes: building the hints is two random lookups per
-/// transaction in a map of every sender and callee, and its size decides their cost.
+/// called it, its index in `contracts` (`NONE` until a second caller comes), and its last
+/// touch by a plain transfer for the lazy-write index (encoded, see [`Touch`]; 0: none).
+/// Sixteen bytes, so that the map's entries are 36 bytes: building the hints is two random
+/// lookups per transaction in a map of every sender and callee, and its size decides their
+/// cost.
 #[derive(Clone, Copy)]
 struct Last {
     sent: u32,
     called: u32,
     contract: u32,
+    lazy: u32,
 }
 
 impl Default for Last {
@@ -68,6 +74,7 @@ impl Default for Last {
             sent: NONE,
             called: NONE,
             contract: NONE,
+            lazy: 0,
         }
     }
 }
@@ -117,8 +124,9 @@ impl Hints {
     }
 
     /// Works out the known hints of `block`'s transactions in block order (on one thread, the
-    /// only writer), publishing them as it goes.
-    pub(super) fn build(&self, block: &Block) {
+    /// only writer), publishing them as it goes, and in the same pass the links of the
+    /// lazy-write index `lazy` (whose builder this is).
+    pub(super) fn build(&self, block: &Block, lazy: &LazyIndex<'_>) {
         /// Transactions per publication of `built`.
         const PUBLISH: usize = 64;
         let n = block.transactions.len();
@@ -126,13 +134,32 @@ impl Hints {
             AddressHashMap::with_capacity_and_hasher(2 * n, Default::default());
         let mut contracts = 0u32;
         let plus_one = |i: u32| if i == NONE { 0 } else { i + 1 };
+        let beneficiary = block.header.beneficiary;
         for (i, tx) in block.transactions.iter().enumerate() {
             let t = i as u32;
+            // A plain transfer may write lazy deltas to its sender and recipient.
+            let candidate = super::lazy_recipient(tx, beneficiary).is_some();
+            let touch = |role| {
+                if candidate {
+                    Touch { tx: i, role }.encode()
+                } else {
+                    0
+                }
+            };
             let entry = last.entry(tx.env.caller).or_default();
             let sent = std::mem::replace(&mut entry.sent, t);
             self.same_sender[i].store(plus_one(sent), Relaxed);
+            let of_sender = entry.lazy;
+            if candidate {
+                entry.lazy = touch(Role::Sender);
+            }
+            let mut of_recipient = 0;
             if let revm::primitives::TxKind::Call(to) = tx.env.kind {
                 let entry = last.entry(to).or_default();
+                of_recipient = entry.lazy;
+                if candidate {
+                    entry.lazy = touch(Role::Recipient);
+                }
                 let previous = std::mem::replace(&mut entry.called, t);
                 if previous != NONE {
                     if entry.contract == NONE {
@@ -151,11 +178,14 @@ impl Hints {
                 self.same_callee[i].store(plus_one(previous), Relaxed);
                 self.callee[i].store(plus_one(entry.contract), Relaxed);
             }
+            lazy.link(i, of_sender, of_recipient);
             if (i + 1) % PUBLISH == 0 {
                 self.built.store(i + 1, Release);
+                lazy.publish(i + 1);
             }
         }
         self.built.store(n, Release);
+        lazy.finish(move |a| last.get(a).map_or(0, |l| l.lazy));
     }
 
     /// Whether `i`'s known hints are there.
@@ -213,7 +243,7 @@ mod tests {
         block.transactions[4].env.caller = block.transactions[1].env.caller;
         let hints = Hints::empty(n);
         assert_eq!(hints.same_sender(4), None, "not built yet: no hint");
-        hints.build(&block);
+        hints.build(&block, &LazyIndex::new(&block.transactions));
         assert_eq!(hints.same_sender(1), None, "distinct senders");
         assert_eq!(
             hints.same_sender(4),

@@ -55,6 +55,7 @@
 
 mod finalize;
 mod hints;
+mod lazy_index;
 mod mv_memory;
 mod scheduler;
 mod slot_map;
@@ -215,10 +216,10 @@ impl Counters {
     }
 }
 
-struct Shared<'a> {
+struct Shared<'a, 'b> {
     block: &'a Block,
-    base: &'a dyn StateView,
-    mv: MvMemory,
+    base: &'b dyn StateView,
+    mv: MvMemory<'a>,
     new_code: NewCode,
     scheduler: Scheduler,
     results: Vec<Mutex<Option<TxResult>>>,
@@ -255,9 +256,9 @@ impl Strategy for BlockStm {
         if n == 0 {
             return Ok(Vec::new());
         }
-        if n >= u32::MAX as usize {
+        if n >= (1 << 31) - 1 {
             return Err(ExecError::Unsupported(format!(
-                "block-stm: {n} transactions exceed the multi-version memory's u32 indices"
+                "block-stm: {n} transactions exceed the multi-version memory's 31-bit indices"
             )));
         }
         if self.runs_sequentially(block, threads) {
@@ -278,7 +279,7 @@ impl Strategy for BlockStm {
             block,
             base: &*state,
             mv: MvMemory::new(
-                n,
+                &block.transactions,
                 state_clear,
                 block.header.beneficiary,
                 !state.reads_are_cheap(),
@@ -302,7 +303,19 @@ impl Strategy for BlockStm {
         // It first works out the scheduling hints, while the others already execute (a
         // transaction whose hints are not known yet just runs speculatively; see [`hints`]).
         let build_and_work = || {
-            shared.hints.build(block);
+            // (A panic while building stops the run like a worker's: readers waiting for the
+            // lazy-write index give up instead of waiting forever.)
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shared.hints.build(block, &shared.mv.lazy)
+            }));
+            if let Err(payload) = built {
+                shared
+                    .panic
+                    .lock()
+                    .get_or_insert_with(|| panic_message(payload.as_ref()));
+                shared.mv.lazy.fail();
+                shared.scheduler.halt();
+            }
             worker(&shared);
         };
         if threads == 1 {
@@ -337,7 +350,7 @@ impl Strategy for BlockStm {
         match crate::core::post_block_reads(block) {
             Some(accounts) => {
                 for address in accounts {
-                    if let Some(change) = last_change(&outputs, &mv, address, block) {
+                    if let Some(change) = last_change(&outputs, &mv, address, block)? {
                         state.apply(&StateChanges::from([(address, change.clone())]));
                     }
                 }
@@ -356,7 +369,7 @@ impl Strategy for BlockStm {
 /// The last change any transaction made to `address`, which holds the account's complete
 /// info after the transactions (its storage is not needed: the post-block operations only
 /// credit balances). The transactions that changed an account's info are those with an entry
-/// for it in the final multi-version memory (lazy ones as credits and debits; a change that
+/// in the final multi-version memory (lazy ones as credits and debits in their records; a change that
 /// left the info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after
 /// it is the info before it), tried from the highest down: a lazy credit that finalize found
 /// to change nothing left no change. The beneficiary's fees are not in the
@@ -364,17 +377,18 @@ impl Strategy for BlockStm {
 /// always the last transaction's fee.
 fn last_change<'o>(
     outputs: &'o [TxOutput],
-    mv: &MvMemory,
+    mv: &MvMemory<'_>,
     address: alloy_primitives::Address,
     block: &Block,
-) -> Option<&'o AccountChange> {
+) -> Result<Option<&'o AccountChange>, ExecError> {
     if address == block.header.beneficiary {
-        return outputs.iter().rev().find_map(|o| o.changes.get(&address));
+        return Ok(outputs.iter().rev().find_map(|o| o.changes.get(&address)));
     }
-    mv.account_writers(address)
+    Ok(mv
+        .account_writers(address)?
         .into_iter()
         .rev()
-        .find_map(|j| outputs.get(j)?.changes.get(&address))
+        .find_map(|j| outputs.get(j)?.changes.get(&address)))
 }
 
 /// A persistent pool of `threads` threads (one per distinct size asked for), so that a block
@@ -399,7 +413,7 @@ fn pool(threads: usize) -> std::sync::Arc<rayon::ThreadPool> {
 
 /// One worker: takes tasks until the block is done. A panic halts every worker and is
 /// reported instead of leaving the others waiting for a task that never finishes.
-fn worker(shared: &Shared<'_>) {
+fn worker(shared: &Shared<'_, '_>) {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let view = TxView {
             mv: &shared.mv,
@@ -458,7 +472,7 @@ fn worker(shared: &Shared<'_>) {
 }
 
 fn execute(
-    shared: &Shared<'_>,
+    shared: &Shared<'_, '_>,
     exec: &mut TxExecutor<TxView<'_>>,
     local: &mut Local,
     i: TxIdx,
@@ -578,13 +592,14 @@ fn execute(
         let mut writes = mv_memory::Writes::new();
         if let Ok((out, _)) = &result {
             let locations: usize = out.changes.values().map(|c| 2 + c.storage.len()).sum();
-            writes.reserve_exact(locations + 2);
+            writes.reserve_exact(locations);
         }
+        let mut lazy_writes = mv_memory::LazyWrites::new();
         if let Some((to, value, _)) = lazy_credit {
-            writes.push((Location::Account(to), Write::Delta(value)));
+            lazy_writes.push((to, Write::Delta(value)));
         }
         if let Some((from, amount, nonce, _)) = lazy_debit {
-            writes.push((Location::Account(from), Write::Debit { amount, nonce }));
+            lazy_writes.push((from, Write::Debit { amount, nonce }));
         }
         let mut beneficiary_written = false;
         if let Ok((out, _)) = &result {
@@ -620,7 +635,7 @@ fn execute(
             }
         }
         let fee = result.as_ref().ok().and_then(|(_, fee)| *fee);
-        let wrote_new = shared.mv.record(i, writes, fee);
+        let wrote_new = shared.mv.record(i, writes, lazy_writes, fee);
         *shared.results[i].lock() = Some(TxResult {
             result,
             reads,
@@ -684,7 +699,7 @@ impl<'r> AccountReads<'r> {
     }
 }
 
-fn validate(shared: &Shared<'_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {
+fn validate(shared: &Shared<'_, '_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {
     local.validations += 1;
     let valid = match &*shared.results[i].lock() {
         None => false,

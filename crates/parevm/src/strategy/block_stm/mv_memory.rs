@@ -12,12 +12,18 @@
 //! mark left by an aborted incarnation, meaning "a value will probably be written here";
 //! reading it suspends the reader until the writer re-executes.
 //!
-//! Reads resolve by walking down from `i - 1`: deltas accumulate until a full value (or the
-//! pre-block state) is reached. A storage slot resolves against both its own writes and the
+//! Full values live in the locations' slots (in shards, see [`SlotMap`]); deltas live in the
+//! writing transaction's own record, found through the [`LazyIndex`] (only plain transfers
+//! write them, to their sender and recipient, so the index is known before execution), which
+//! spares a block of transfers two shared-map inserts per transaction. Deferred beneficiary
+//! fees live in the records too.
+//!
+//! Reads resolve by walking down from `i - 1`: the highest full value below `i` (or the
+//! pre-block state), then the deltas written between it and `i`, in block order. A storage slot resolves against both its own writes and the
 //! latest wipe of its account: whichever is higher wins (the same transaction may wipe and
 //! then write, so a slot write at the same index as a wipe wins).
 
-use super::{scheduler::TxIdx, slot_map::SlotMap};
+use super::{lazy_index::LazyIndex, scheduler::TxIdx, slot_map::SlotMap};
 use crate::state::{StateError, StateView};
 use alloy_primitives::{Address, U256, map::HashSet};
 use parking_lot::Mutex;
@@ -181,9 +187,10 @@ fn writer_buckets(n: usize) -> usize {
 /// later readers never go back to a possibly slow store), and the writes by transaction index,
 /// sorted (transactions mostly finish in order, so inserts are mostly appends).
 ///
-/// The indices live apart from the entries: reads binary-search them, and on an account that
-/// hundreds of transactions write (a payout sender, credited recipients) searching 88-byte
-/// entries touched a cache line per step; four-byte indices keep the whole search in a few.
+/// The indices live apart from the entries: reads binary-search them, and on a location that
+/// hundreds of transactions write (a hot slot) searching 88-byte entries touched a cache line
+/// per step; four-byte indices keep the whole search in a few. Slots hold full values, wipes
+/// and ESTIMATEs only (lazy deltas live in the writers' records).
 #[derive(Default)]
 struct Slot {
     /// The pre-block value, once read, for slow stores only: boxed, since with the state in
@@ -194,10 +201,6 @@ struct Slot {
     /// Their entries, in the same order. Most locations are written once: the first lives
     /// inline.
     entries: SmallVec<[Entry; 1]>,
-    /// Indices (transactions) of the entries that are not deltas (full values, wipes, storage
-    /// values and ESTIMATEs), sorted: a read finds the highest one below it by binary search
-    /// instead of walking over what may be thousands of deltas to a hot account.
-    non_delta: SmallVec<[u32; 2]>,
 }
 
 /// How many items of `sorted` (ascending by `key`) are below `i`. Checks the last item first:
@@ -240,20 +243,16 @@ impl Slot {
     }
 
     fn insert(&mut self, i: TxIdx, e: Entry) {
-        let is_delta = matches!(&e, Entry::Written(w) if w.is_delta());
+        debug_assert!(
+            !matches!(&e, Entry::Written(w) if w.is_delta()),
+            "deltas live in the writers' records"
+        );
         match search(&self.txs, i, |j| *j as TxIdx) {
             Ok(pos) => self.entries[pos] = e,
             Err(pos) => {
                 self.txs.insert(pos, tx_u32(i));
                 self.entries.insert(pos, e);
             }
-        }
-        match (search(&self.non_delta, i, |j| *j as TxIdx), is_delta) {
-            (Ok(pos), true) => {
-                self.non_delta.remove(pos);
-            }
-            (Err(pos), false) => self.non_delta.insert(pos, tx_u32(i)),
-            _ => {}
         }
     }
 
@@ -262,26 +261,23 @@ impl Slot {
             self.txs.remove(pos);
             self.entries.remove(pos);
         }
-        if let Ok(pos) = search(&self.non_delta, i, |j| *j as TxIdx) {
-            self.non_delta.remove(pos);
-        }
     }
 
-    /// The transaction of the highest non-delta entry below `i`.
-    fn latest_non_delta_tx_below(&self, i: TxIdx) -> Option<TxIdx> {
-        let k = count_below(&self.non_delta, i, |j| *j as TxIdx);
-        self.non_delta.get(k.checked_sub(1)?).map(|j| *j as TxIdx)
-    }
-
-    /// Position of the highest non-delta entry below `i`.
-    fn latest_non_delta_below(&self, i: TxIdx) -> Option<usize> {
-        let j = self.latest_non_delta_tx_below(i)?;
-        search(&self.txs, j, |t| *t as TxIdx).ok()
+    /// The transaction of the highest entry below `i`.
+    fn latest_tx_below(&self, i: TxIdx) -> Option<TxIdx> {
+        let k = self.count_below(i);
+        self.txs.get(k.checked_sub(1)?).map(|j| *j as TxIdx)
     }
 }
 
+/// A lazy transfer's deltas: its recipient's credit and its sender's debit ([`Write::Delta`],
+/// [`Write::Debit`]).
+pub(crate) type LazyWrites = SmallVec<[(Address, Write); 2]>;
+
 /// The multi-version memory of one block.
-pub(crate) struct MvMemory {
+pub(crate) struct MvMemory<'a> {
+    /// Where the lazy deltas of each account are (they live in `tx_writes`, not in slots).
+    pub(crate) lazy: LazyIndex<'a>,
     shards: Vec<Mutex<SlotMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
     /// Per transaction, what its latest incarnation wrote: the locations, and the fee it
@@ -299,6 +295,9 @@ pub(crate) struct MvMemory {
     /// a write to a new location, after which every higher transaction is re-validated, and
     /// validation re-reads with the wipe taken into account.
     any_wipe: std::sync::atomic::AtomicBool,
+    /// Set (before the deltas are recorded) once any transaction records a lazy delta. While
+    /// unset, full reads skip the lazy-write index, for the same reason as `any_wipe`.
+    any_lazy: std::sync::atomic::AtomicBool,
     /// Two tables interleaved bucket by bucket (a write of an account marks both, and a
     /// codeless check may consult both: one cache line for the two).
     ///
@@ -334,6 +333,11 @@ pub(crate) struct MvMemory {
 struct TxWrites {
     /// The locations.
     locations: SmallVec<[Location; 4]>,
+    /// Its lazy deltas, by account (not in the accounts' slots: see [`LazyIndex`]).
+    lazy: LazyWrites,
+    /// Its incarnation was aborted: `lazy` names the accounts it probably writes again, and a
+    /// reader of one of them in full waits (an ESTIMATE).
+    lazy_estimate: bool,
     /// The fee it deferred to the beneficiary. Keeping fees out of the beneficiary's slot
     /// means transactions that never read the beneficiary never touch a shared location; one
     /// that does read it sums the fees above the latest full value.
@@ -352,15 +356,18 @@ enum Fee {
     Estimate,
 }
 
-impl MvMemory {
+impl<'a> MvMemory<'a> {
+    /// The memory of a block of transactions `txs`.
     pub(crate) fn new(
-        n: usize,
+        txs: &'a [crate::block::Transaction],
         state_clear: bool,
         beneficiary: Address,
         cache_reads: bool,
     ) -> Self {
+        let n = txs.len();
         let shards = shard_count(n);
         MvMemory {
+            lazy: LazyIndex::new(txs),
             // Sized for about three written locations per transaction, so that shards do not
             // rehash while workers hold their locks.
             shards: (0..shards)
@@ -372,6 +379,7 @@ impl MvMemory {
             cache_reads,
             beneficiary,
             any_wipe: Default::default(),
+            any_lazy: Default::default(),
             writers: (0..writer_buckets(n))
                 .map(|_| {
                     [
@@ -461,12 +469,34 @@ impl MvMemory {
         }
     }
 
-    /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's.
-    /// Returns true if it wrote a location the previous incarnation did not.
-    pub(crate) fn record(&self, i: TxIdx, writes: Writes, fee: Option<U256>) -> bool {
+    /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's:
+    /// `writes` go to the locations' slots, the lazy deltas `lazy` (at most a credit and a
+    /// debit) and the deferred `fee` stay with the transaction. Returns true if it wrote a
+    /// location the previous incarnation did not. (A lazy delta and a full write of the same
+    /// account count as different locations: a reader that only asks whether the account has
+    /// code ignores deltas, so a full write replacing a delta is new to it.)
+    pub(crate) fn record(
+        &self,
+        i: TxIdx,
+        writes: Writes,
+        lazy: LazyWrites,
+        fee: Option<U256>,
+    ) -> bool {
         let mut tx = self.tx_writes[i].lock();
         let fee_is_new = fee.is_some() && tx.fee == Fee::None;
         tx.fee = fee.map_or(Fee::None, Fee::Deferred);
+        let lazy_is_new = lazy
+            .iter()
+            .any(|(a, _)| !tx.lazy.iter().any(|(old, _)| old == a));
+        if !lazy.is_empty() {
+            self.any_lazy
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        for (address, w) in &lazy {
+            self.mark_written(self.hash(&Location::Account(*address)), i, w);
+        }
+        tx.lazy = lazy;
+        tx.lazy_estimate = false;
         let last = &mut tx.locations;
         let wrote_new = {
             // Comparing the two write sets pairwise is quadratic: fine for a handful of
@@ -504,7 +534,7 @@ impl MvMemory {
                     slot.remove(i);
                 }
             }
-            fee_is_new || writes.iter().any(|(l, _)| !in_old(l))
+            fee_is_new || lazy_is_new || writes.iter().any(|(l, _)| !in_old(l))
         };
         if writes
             .iter()
@@ -533,6 +563,7 @@ impl MvMemory {
         if matches!(tx.fee, Fee::Deferred(_)) {
             tx.fee = Fee::Estimate;
         }
+        tx.lazy_estimate = !tx.lazy.is_empty();
         for loc in tx.locations.iter() {
             let h = self.hash(loc);
             if let Some(slot) = self.shard_by_hash(h).lock().get_mut(loc, h) {
@@ -576,30 +607,90 @@ impl MvMemory {
             .map(|a| (a.balance, a.nonce, a.code_hash)))
     }
 
+    /// The lazy deltas to `address` written by transactions between the full value at
+    /// `full_at` (the pre-block value: `None`) and `i`, highest first; or an aborted writer's
+    /// index, whose deltas are ESTIMATEs.
+    #[allow(clippy::type_complexity)]
+    fn lazy_deltas_below(
+        &self,
+        address: Address,
+        i: TxIdx,
+        full_at: Option<TxIdx>,
+    ) -> Result<Result<SmallVec<[Write; 4]>, TxIdx>, StateError> {
+        let mut deltas = SmallVec::new();
+        for t in self.lazy.touches_below(address, i)? {
+            if full_at.is_some_and(|f| t.tx <= f) {
+                break;
+            }
+            let w = self.tx_writes[t.tx].lock();
+            if let Some((_, d)) = w.lazy.iter().find(|(a, _)| *a == address) {
+                if w.lazy_estimate {
+                    return Ok(Err(t.tx));
+                }
+                deltas.push(d.clone());
+            }
+        }
+        Ok(Ok(deltas))
+    }
+
     /// Whether any transaction below `i` wrote `address`'s account (a full value or a delta).
-    pub(crate) fn account_written_below(&self, address: Address, i: TxIdx) -> bool {
+    pub(crate) fn account_written_below(
+        &self,
+        address: Address,
+        i: TxIdx,
+    ) -> Result<bool, StateError> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
         if !self.maybe_written_below(h, i) {
-            return false;
+            return Ok(false);
         }
-        self.shard_by_hash(h)
+        if self
+            .shard_by_hash(h)
             .lock()
             .get(&loc, h)
             .is_some_and(|slot| slot.txs.first().is_some_and(|j| (*j as TxIdx) < i))
+        {
+            return Ok(true);
+        }
+        for t in self.lazy.touches_below(address, i)? {
+            if self.tx_writes[t.tx]
+                .lock()
+                .lazy
+                .iter()
+                .any(|(a, _)| *a == address)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// Every transaction with an entry at `address`'s account (full values, credits and
-    /// debits), in block order. After the run these are exactly the transactions whose final
-    /// changes include the account, the beneficiary's deferred fees aside.
-    pub(crate) fn account_writers(&self, address: Address) -> Vec<TxIdx> {
+    /// Every transaction that wrote `address`'s account (full values in its slot, credits and
+    /// debits in the transactions' records), in block order. After the run these are exactly
+    /// the transactions whose final changes include the account, the beneficiary's deferred
+    /// fees aside.
+    pub(crate) fn account_writers(&self, address: Address) -> Result<Vec<TxIdx>, StateError> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
-        self.shard_by_hash(h)
+        let mut writers: Vec<TxIdx> = self
+            .shard_by_hash(h)
             .lock()
             .get(&loc, h)
             .map(|slot| slot.txs.iter().map(|j| *j as TxIdx).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for t in self.lazy.all_touches(address)? {
+            if self.tx_writes[t.tx]
+                .lock()
+                .lazy
+                .iter()
+                .any(|(a, _)| *a == address)
+            {
+                writers.push(t.tx);
+            }
+        }
+        writers.sort_unstable();
+        writers.dedup();
+        Ok(writers)
     }
 
     /// The highest transaction below `i` that wrote `address`'s account in full (not a delta).
@@ -609,7 +700,7 @@ impl MvMemory {
         self.shard_by_hash(h)
             .lock()
             .get(&loc, h)?
-            .latest_non_delta_tx_below(i)
+            .latest_tx_below(i)
     }
 
     /// Reads an account as transaction `i` sees it: the highest full value below `i` (or the
@@ -658,65 +749,43 @@ impl MvMemory {
                 .map(|a| (a.balance, a.nonce, a.code_hash));
             return Ok(ReadResult::Value(Value::Account(v)));
         }
-        // (value, transaction of the full value it starts from), or the deltas to fold onto
-        // the pre-block value when that is not cached yet.
-        let found: Result<(AccountValue, Option<TxIdx>), Vec<Write>> = {
+        // (the highest full value below `i`, its transaction), or none: the pre-block value,
+        // not cached yet.
+        let found: Option<(AccountValue, Option<TxIdx>)> = {
             let shard = self.shard_by_hash(h).lock();
             match shard.get(&loc, h) {
-                None => Err(Vec::new()),
-                Some(slot) => {
-                    let end = slot.count_below(i);
-                    let below = &slot.entries[..end];
-                    // The highest full value (or ESTIMATE) below `i`.
-                    let start = slot.latest_non_delta_below(i);
-                    if let Some(pos) = start
-                        && let Entry::Estimate = &below[pos]
-                    {
-                        return Ok(ReadResult::Blocked(slot.txs[pos] as TxIdx));
-                    }
-                    let initial = match start {
-                        Some(pos) => match &below[pos] {
-                            Entry::Written(Write::Account(v)) => Some(*v),
-                            _ => unreachable!("start is a full value"),
-                        },
-                        None => match slot.base.as_deref() {
-                            Some(Value::Account(v)) => Some(*v),
-                            _ => None,
-                        },
-                    };
-                    let full_at = start.map(|p| slot.txs[p] as TxIdx);
-                    let from = start.map_or(0, |p| p + 1);
-                    let deltas = below[from..].iter().filter_map(|e| match e {
-                        Entry::Written(w) if w.is_delta() => Some(w),
+                None => None,
+                Some(slot) => match slot.below(i).next() {
+                    Some((j, Entry::Estimate)) => return Ok(ReadResult::Blocked(j)),
+                    Some((j, Entry::Written(Write::Account(v)))) => Some((*v, Some(j))),
+                    Some(_) => unreachable!("an account's slot holds account values"),
+                    None => match slot.base.as_deref() {
+                        Some(Value::Account(v)) => Some((*v, None)),
                         _ => None,
-                    });
-                    match initial {
-                        Some(v) if code_only => Ok((v, full_at)),
-                        Some(v) => Ok((
-                            deltas.fold(v, |acc, w| w.apply_delta(acc, self.state_clear)),
-                            full_at,
-                        )),
-                        None if code_only => Err(Vec::new()),
-                        None => Err(deltas.cloned().collect()),
-                    }
-                }
+                    },
+                },
             }
         };
         let (mut value, full_at) = match found {
-            Ok(found) => found,
-            Err(deltas) => {
+            Some(found) => found,
+            None => {
                 let v = base
                     .account(address)?
                     .map(|a| (a.balance, a.nonce, a.code_hash));
                 self.cache_base(loc, Value::Account(v));
-                (
-                    deltas
-                        .iter()
-                        .fold(v, |acc, w| w.apply_delta(acc, self.state_clear)),
-                    None,
-                )
+                (v, None)
             }
         };
+        if !code_only && self.any_lazy.load(std::sync::atomic::Ordering::SeqCst) {
+            match self.lazy_deltas_below(address, i, full_at)? {
+                Ok(deltas) => {
+                    for d in deltas.iter().rev() {
+                        value = d.apply_delta(value, self.state_clear);
+                    }
+                }
+                Err(j) => return Ok(ReadResult::Blocked(j)),
+            }
+        }
         if address == self.beneficiary && !code_only {
             // The fees deferred between the latest full value and `i`, in block order.
             for j in full_at.map_or(0, |p| p + 1)..i {
@@ -813,6 +882,21 @@ mod tests {
     use crate::state::InMemoryState;
     use alloy_primitives::address;
 
+    /// A block of `n` plain transfers between distinct accounts, those at `paying` to `to`.
+    fn transfers_to(to: Address, n: usize, paying: &[usize]) -> crate::block::Block {
+        use crate::sources::workload::{self, WorkloadKind, WorkloadSpec};
+        let (mut block, _) = workload::generate(&WorkloadSpec::new(
+            WorkloadKind::Transfers,
+            21_000 * n as u64,
+        ));
+        block.transactions.truncate(n);
+        assert_eq!(block.transactions.len(), n);
+        for &i in paying {
+            block.transactions[i].env.kind = revm::primitives::TxKind::Call(to);
+        }
+        block
+    }
+
     fn value(r: ReadResult) -> Value {
         match r {
             ReadResult::Value(v) => v,
@@ -822,7 +906,7 @@ mod tests {
 
     #[test]
     fn reads_see_the_highest_lower_writer_deltas_and_wipes() {
-        let a = address!("0x00000000000000000000000000000000000000aa");
+        let a = address!("0xaa000000000000000000000000000000000000aa");
         let mut base = InMemoryState::new();
         base.insert_account(
             a,
@@ -831,21 +915,48 @@ mod tests {
             Default::default(),
             [(U256::from(1), U256::from(5))],
         );
-        let mv = MvMemory::new(5, true, Address::ZERO, true);
+        // Five plain transfers; 1 and 2 pay `a`, so they may credit it lazily.
+        let block = transfers_to(a, 5, &[1, 2]);
+        let mv = MvMemory::new(&block.transactions, true, Address::ZERO, true);
+        super::super::hints::Hints::empty(5).build(&block, &mv.lazy);
         mv.record(
             1,
-            smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(3)))],
+            smallvec::smallvec![],
+            smallvec::smallvec![(a, Write::Delta(U256::from(3)))],
             None,
         );
         mv.record(
             2,
-            smallvec::smallvec![(Location::Account(a), Write::Delta(U256::from(4)))],
+            smallvec::smallvec![],
+            smallvec::smallvec![(a, Write::Delta(U256::from(4)))],
             None,
         );
         assert_eq!(
             value(mv.read_account(a, 0, &base).unwrap()),
             Value::Account(Some((U256::from(10), 0, KECCAK_EMPTY)))
         );
+        assert_eq!(
+            value(mv.read_account(a, 3, &base).unwrap()),
+            Value::Account(Some((U256::from(17), 0, KECCAK_EMPTY)))
+        );
+        // An aborted lazy writer's credit is an ESTIMATE for full readers above it, not for
+        // readers that only ask whether the account has code.
+        mv.convert_writes_to_estimates(1);
+        assert!(matches!(
+            mv.read_account(a, 3, &base).unwrap(),
+            ReadResult::Blocked(1)
+        ));
+        assert!(matches!(
+            mv.read_codeless(a, 3, &base).unwrap(),
+            ReadResult::Value(_)
+        ));
+        // Its next incarnation credits again: a known location, not a new one.
+        assert!(!mv.record(
+            1,
+            smallvec::smallvec![],
+            smallvec::smallvec![(a, Write::Delta(U256::from(3)))],
+            None,
+        ));
         assert_eq!(
             value(mv.read_account(a, 3, &base).unwrap()),
             Value::Account(Some((U256::from(17), 0, KECCAK_EMPTY)))
@@ -857,6 +968,7 @@ mod tests {
                 (Location::Account(a), Write::Account(None)),
                 (Location::StorageWipe(a), Write::Wipe),
             ],
+            smallvec::smallvec![],
             None,
         );
         assert_eq!(
@@ -873,6 +985,7 @@ mod tests {
                 Location::Storage(a, U256::from(1)),
                 Write::Storage(U256::from(8)),
             )],
+            smallvec::smallvec![],
             None,
         );
         assert_eq!(
@@ -892,9 +1005,20 @@ mod tests {
         let cb = address!("0x00000000000000000000000000000000000000cb");
         let mut base = InMemoryState::new();
         base.insert_account(cb, U256::from(100), 0, Default::default(), []);
-        let mv = MvMemory::new(6, true, cb, true);
-        mv.record(0, smallvec::smallvec![], Some(U256::from(1)));
-        mv.record(1, smallvec::smallvec![], Some(U256::from(2)));
+        let block = transfers_to(cb, 6, &[]);
+        let mv = MvMemory::new(&block.transactions, true, cb, true);
+        mv.record(
+            0,
+            smallvec::smallvec![],
+            smallvec::smallvec![],
+            Some(U256::from(1)),
+        );
+        mv.record(
+            1,
+            smallvec::smallvec![],
+            smallvec::smallvec![],
+            Some(U256::from(2)),
+        );
         // tx 2 read the beneficiary and wrote it in full (its fee was paid inside the EVM).
         mv.record(
             2,
@@ -902,9 +1026,15 @@ mod tests {
                 Location::Account(cb),
                 Write::Account(Some((U256::from(500), 0, KECCAK_EMPTY)))
             )],
+            smallvec::smallvec![],
             None,
         );
-        mv.record(3, smallvec::smallvec![], Some(U256::from(4)));
+        mv.record(
+            3,
+            smallvec::smallvec![],
+            smallvec::smallvec![],
+            Some(U256::from(4)),
+        );
         let at = |i| match value(mv.read_account(cb, i, &base).unwrap()) {
             Value::Account(Some((b, _, _))) => b,
             other => panic!("{other:?}"),

@@ -15,7 +15,7 @@ use revm::primitives::KECCAK_EMPTY;
 pub(crate) type NewCode = RwLock<HashMap<B256, Bytecode>>;
 
 pub(crate) struct TxView<'a> {
-    pub(crate) mv: &'a MvMemory,
+    pub(crate) mv: &'a MvMemory<'a>,
     pub(crate) base: &'a dyn StateView,
     pub(crate) new_code: &'a NewCode,
     pub(crate) txn: TxIdx,

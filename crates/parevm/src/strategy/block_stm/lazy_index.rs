@@ -168,16 +168,16 @@ impl<'a> LazyIndex<'a> {
     ) -> Result<impl Iterator<Item = Touch> + '_, StateError> {
         let tx = &self.txs[i].env;
         let role = if tx.caller == address {
-            Some(0)
+            Some(Role::Sender)
         } else if tx.kind == revm::primitives::TxKind::Call(address) {
-            Some(1)
+            Some(Role::Recipient)
         } else {
             None
         };
         let start = match role {
-            Some(r) => {
+            Some(role) => {
                 self.wait(|| (self.built.load(Acquire) > i).then_some(()))?;
-                Touch::decode(self.prev[i][r].load(Relaxed))
+                Touch::decode(self.prev[i][role as usize].load(Relaxed))
             }
             None => {
                 let last = self.wait(|| self.last.get())?;

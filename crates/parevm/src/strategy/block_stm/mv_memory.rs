@@ -280,9 +280,9 @@ pub(crate) struct MvMemory<'a> {
     pub(crate) lazy: LazyIndex<'a>,
     shards: Vec<Mutex<SlotMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
-    /// Per transaction, what its latest incarnation wrote: the locations, and the fee it
-    /// deferred to the beneficiary (one lock and one cache line per transaction for both;
-    /// lock order: a transaction's, then shards').
+    /// Per transaction, what its latest incarnation wrote: the locations, its lazy deltas and
+    /// the fee it deferred to the beneficiary (one lock and one cache line per transaction for
+    /// all; lock order: a transaction's, then shards').
     tx_writes: Vec<Mutex<TxWrites>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,
@@ -488,7 +488,9 @@ impl<'a> MvMemory<'a> {
         let lazy_is_new = lazy
             .iter()
             .any(|(a, _)| !tx.lazy.iter().any(|(old, _)| old == a));
-        if !lazy.is_empty() {
+        // (Stored only once: every plain transfer storing it would keep the line, which every
+        // read path also reads, bouncing between cores.)
+        if !lazy.is_empty() && !self.any_lazy.load(std::sync::atomic::Ordering::SeqCst) {
             self.any_lazy
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
@@ -622,15 +624,21 @@ impl<'a> MvMemory<'a> {
             if full_at.is_some_and(|f| t.tx <= f) {
                 break;
             }
-            let w = self.tx_writes[t.tx].lock();
-            if let Some((_, d)) = w.lazy.iter().find(|(a, _)| *a == address) {
-                if w.lazy_estimate {
-                    return Ok(Err(t.tx));
-                }
-                deltas.push(d.clone());
+            match self.lazy_write(t.tx, address) {
+                Some((_, true)) => return Ok(Err(t.tx)),
+                Some((d, false)) => deltas.push(d),
+                None => {}
             }
         }
         Ok(Ok(deltas))
+    }
+
+    /// Transaction `j`'s lazy delta to `address`, if its latest incarnation wrote one, and
+    /// whether that incarnation was aborted (the delta is an ESTIMATE).
+    fn lazy_write(&self, j: TxIdx, address: Address) -> Option<(Write, bool)> {
+        let w = self.tx_writes[j].lock();
+        let (_, d) = w.lazy.iter().find(|(a, _)| *a == address)?;
+        Some((d.clone(), w.lazy_estimate))
     }
 
     /// Whether any transaction below `i` wrote `address`'s account (a full value or a delta).
@@ -653,12 +661,7 @@ impl<'a> MvMemory<'a> {
             return Ok(true);
         }
         for t in self.lazy.touches_below(address, i)? {
-            if self.tx_writes[t.tx]
-                .lock()
-                .lazy
-                .iter()
-                .any(|(a, _)| *a == address)
-            {
+            if self.lazy_write(t.tx, address).is_some() {
                 return Ok(true);
             }
         }
@@ -679,12 +682,7 @@ impl<'a> MvMemory<'a> {
             .map(|slot| slot.txs.iter().map(|j| *j as TxIdx).collect())
             .unwrap_or_default();
         for t in self.lazy.all_touches(address)? {
-            if self.tx_writes[t.tx]
-                .lock()
-                .lazy
-                .iter()
-                .any(|(a, _)| *a == address)
-            {
+            if self.lazy_write(t.tx, address).is_some() {
                 writers.push(t.tx);
             }
         }

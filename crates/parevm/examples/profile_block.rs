@@ -29,10 +29,16 @@ fn main() {
     // reuse, which would otherwise dominate short profiles.
     let first = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
     eprintln!("first run: {:?}", first.stats);
-    let start = std::time::Instant::now();
-    for _ in 0..iters {
-        let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
-        std::hint::black_box(out);
-    }
-    eprintln!("{:?} per block", start.elapsed() / iters as u32);
+    // Timed like `parevm bench`: the execution only, not dropping its output; medians.
+    let mut times: Vec<std::time::Duration> = (0..iters)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
+            let took = start.elapsed();
+            std::hint::black_box(out);
+            took
+        })
+        .collect();
+    times.sort();
+    eprintln!("{:?} per block (median)", times[times.len() / 2]);
 }

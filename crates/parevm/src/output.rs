@@ -11,7 +11,7 @@ use alloy_primitives::{B256, Bloom, Bytes, Log, logs_bloom};
 use serde::Serialize;
 
 /// The receipt of one transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
     /// EIP-2718 type of the transaction.
     pub tx_type: u8,
@@ -38,7 +38,7 @@ impl Receipt {
 }
 
 /// The result of one transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxOutput {
     /// The receipt.
     pub receipt: Receipt,

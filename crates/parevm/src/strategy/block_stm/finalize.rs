@@ -83,15 +83,6 @@ struct Settled {
     fee_before: AccountValue,
 }
 
-/// The finalize-time state of a lazy transfer, kept with its result.
-#[derive(Default)]
-pub(super) struct LazySettlement {
-    /// The lazy sender's value after the transfer, or the error revm's checks gave.
-    pub(super) debit_after: Option<Result<AccountValue, ExecError>>,
-    /// The lazy recipient's value before the credit.
-    pub(super) credit_before: Option<AccountValue>,
-}
-
 /// How many transactions ahead the first pass starts loading what it will read.
 const PREFETCH_AHEAD: usize = 8;
 
@@ -226,6 +217,9 @@ pub(super) fn finalize(
     // settle lazy senders and recipients that no lower transaction wrote.
     let mut settle = vec![Settle::default(); n];
     let base_errors = Mutex::new(None);
+    // Lazy senders whose checks failed, with revm's error (rare: kept apart, not in every
+    // result).
+    let debit_errors: Mutex<Vec<(TxIdx, ExecError)>> = Mutex::new(Vec::new());
     let chunks = results
         .chunks_mut(CHUNK)
         .zip(settle.chunks_mut(CHUNK))
@@ -262,11 +256,12 @@ pub(super) fn finalize(
             if r.beneficiary_written {
                 s.flags |= Settle::BENEFICIARY_WRITTEN;
             }
-            if let Some((sender, cost, nonce, seen)) = r.lazy_debit {
+            if let Some((sender, cost, nonce, seen)) = &mut r.lazy_debit {
+                let (sender, cost, nonce) = (*sender, *cost, *nonce);
                 // Its value before this transaction is the pre-block value when no lower
                 // transaction wrote it: the value execution saw if none ever did.
                 let before = if mv.never_written_below(&Location::Account(sender), i) {
-                    Some(Ok(seen))
+                    Some(Ok(*seen))
                 } else if sender == beneficiary {
                     None
                 } else {
@@ -278,28 +273,31 @@ pub(super) fn finalize(
                 };
                 match before {
                     Some(before) => {
-                        let after =
-                            before.and_then(|v| debit(block, &block_env, &cfg, i, v, cost, nonce));
-                        if after.is_err() {
-                            s.flags |= Settle::DEBIT_FAILED;
+                        match before.and_then(|v| debit(block, &block_env, &cfg, i, v, cost, nonce))
+                        {
+                            // (The value seen is replaced by the value after: see `TxResult`.)
+                            Ok(after) => *seen = after,
+                            Err(e) => {
+                                s.flags |= Settle::DEBIT_FAILED;
+                                debit_errors.lock().push((i, e));
+                            }
                         }
-                        r.settlement.debit_after = Some(after);
                     }
                     None => s.flags |= Settle::CONTESTED_DEBIT,
                 }
             }
-            if let Some((to, _, seen)) = r.lazy_credit {
-                if mv.never_written_below(&Location::Account(to), i) {
-                    // Nothing below ever wrote it, so execution was given the pre-block value.
-                    r.settlement.credit_before = Some(seen);
-                } else {
+            if let Some((to, _, seen)) = &mut r.lazy_credit {
+                let to = *to;
+                // Nothing below ever wrote it: execution was given the pre-block value, which
+                // is the value before the credit (`seen` stays).
+                if !mv.never_written_below(&Location::Account(to), i) {
                     match mv
                         .account_written_below(to, i)
                         .and_then(|written| match written {
                             false => mv.base_account(to, base).map(Some),
                             true => Ok(None),
                         }) {
-                        Ok(Some(v)) => r.settlement.credit_before = Some(v),
+                        Ok(Some(v)) => *seen = v,
                         Ok(None) => s.flags |= Settle::CONTESTED_CREDIT,
                         Err(e) => {
                             base_errors.lock().get_or_insert(e);
@@ -312,6 +310,7 @@ pub(super) fn finalize(
     if let Some(e) = base_errors.into_inner() {
         return Err(e.into());
     }
+    let mut debit_errors = debit_errors.into_inner();
 
     // Serial, in block order: limits, gas, the first error, and the running values of the
     // beneficiary and of contested lazy accounts.
@@ -337,12 +336,16 @@ pub(super) fn finalize(
         st.cumulative_gas = gas;
         if s.has(Settle::DEBIT_FAILED | Settle::CONTESTED_DEBIT | Settle::CONTESTED_CREDIT) {
             let r = results[i].get_mut().as_mut().ok_or_else(|| missing(i))?;
-            if let Some(Err(e)) = &r.settlement.debit_after {
-                return Err(e.clone());
+            if s.has(Settle::DEBIT_FAILED) {
+                return Err(match debit_errors.iter().position(|(j, _)| *j == i) {
+                    Some(at) => debit_errors.swap_remove(at).1,
+                    None => missing(i),
+                });
             }
             if s.has(Settle::CONTESTED_DEBIT)
-                && let Some((sender, cost, nonce, _)) = r.lazy_debit
+                && let Some((sender, cost, nonce, value)) = &mut r.lazy_debit
             {
+                let (sender, cost, nonce) = (*sender, *cost, *nonce);
                 // The beneficiary's running value is kept apart (its fees are not in the
                 // memory).
                 let before = if sender == beneficiary {
@@ -356,14 +359,14 @@ pub(super) fn finalize(
                 } else {
                     running.insert(sender, (after, i));
                 }
-                r.settlement.debit_after = Some(Ok(after));
+                *value = after;
             }
             if s.has(Settle::CONTESTED_CREDIT)
-                && let Some((to, value, _)) = r.lazy_credit
+                && let Some((to, value, seen)) = &mut r.lazy_credit
             {
-                let before = running_value(mv, base, &running, to, i)?;
-                running.insert(to, (apply_credit(before, value, state_clear), i));
-                r.settlement.credit_before = Some(before);
+                let before = running_value(mv, base, &running, *to, i)?;
+                running.insert(*to, (apply_credit(before, *value, state_clear), i));
+                *seen = before;
             }
         }
         if s.has(Settle::BENEFICIARY_WRITTEN)
@@ -399,37 +402,26 @@ pub(super) fn finalize(
                 result: Ok((out, _)),
                 lazy_credit,
                 lazy_debit,
-                settlement,
                 ..
             }) = slot
             else {
                 continue; // reported below
             };
+            // (Settled by the first pass or the serial one, which stops at the first error:
+            // every lazy value here is the real one, no longer the value execution saw.)
             let (lazy_credit, lazy_debit) = (*lazy_credit, *lazy_debit);
-            let credit_before = settlement.credit_before;
-            let debit_after = match &settlement.debit_after {
-                Some(Ok(after)) => Some(*after),
-                _ => None,
-            };
             let mut out = std::mem::take(out);
             // (The rest is dropped now, while in cache, rather than by a pass of its own.)
             *slot = None;
             out.receipt.cumulative_gas_used = st.cumulative_gas;
-            // The lazy accounts' entries, left by execution with stand-in values, are replaced
-            // (an unsettled one leaves the output out: reported below, never a stand-in value).
-            if let Some((to, value, _)) = lazy_credit {
-                let Some(before) = credit_before else {
-                    continue;
-                };
+            // The lazy accounts' entries, left by execution with stand-in values, are replaced.
+            if let Some((to, value, before)) = lazy_credit {
                 match credit_change(before, value, state_clear) {
                     Some(change) => out.changes.insert(to, change),
                     None => out.changes.remove(&to),
                 };
             }
-            if let Some((sender, ..)) = lazy_debit {
-                let Some(after) = debit_after else {
-                    continue;
-                };
+            if let Some((sender, _, _, after)) = lazy_debit {
                 out.changes.insert(sender, account_change(after));
             }
             if s.has(Settle::FEE)

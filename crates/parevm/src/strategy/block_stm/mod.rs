@@ -128,10 +128,13 @@ struct TxResult {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<(Location, Value)>,
     /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
-    /// value the EVM saw.
+    /// value the EVM saw — which finalize replaces with the recipient's real value before
+    /// the credit.
     lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
     /// A lazy sender: the sender, what the transfer cost it, its nonce afterwards, and the
-    /// sender's value execution read to establish it has no code.
+    /// sender's value execution read to establish it has no code — which finalize replaces
+    /// with the sender's value after the transfer (or, when revm's checks fail on the real
+    /// value, flags and reports apart).
     lazy_debit: Option<(
         alloy_primitives::Address,
         U256,
@@ -142,8 +145,6 @@ struct TxResult {
     /// lazy sender's stand-in): noted here, while the changes are in cache, so that finalize
     /// need not search every transaction's changes for it.
     beneficiary_written: bool,
-    /// Filled in by finalize.
-    settlement: finalize::LazySettlement,
 }
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
@@ -642,7 +643,6 @@ fn execute(
             lazy_credit,
             lazy_debit,
             beneficiary_written,
-            settlement: Default::default(),
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);
     }

@@ -339,7 +339,9 @@ pub(super) fn finalize(
             if s.has(Settle::DEBIT_FAILED) {
                 return Err(match debit_errors.iter().position(|(j, _)| *j == i) {
                     Some(at) => debit_errors.swap_remove(at).1,
-                    None => missing(i),
+                    None => ExecError::Evm(format!(
+                        "block-stm: lazy sender of transaction {i} failed without an error"
+                    )),
                 });
             }
             if s.has(Settle::CONTESTED_DEBIT)
@@ -396,7 +398,7 @@ pub(super) fn finalize(
     parallel_chunks(chunks, n, threads, |_, (((rs, ss), sts), os)| {
         for (((r, s), st), o) in rs.iter_mut().zip(ss).zip(sts).zip(os) {
             // (The output is taken out of the result, not the whole result out of its slot:
-            // that moved six hundred bytes per transaction.)
+            // that moved the whole record, hundreds of bytes, per transaction.)
             let slot = r.get_mut();
             let Some(TxResult {
                 result: Ok((out, _)),

@@ -20,8 +20,8 @@
 //!   token with many independent transfers) speculative.
 //!
 //! Building the known hints is two lookups per transaction in a map of every sender and
-//! callee: 5.5 to 6.5 ms of a 47,619-transaction block, as long as finalize's serial pass. The
-//! calling thread builds them while the other workers already execute (see [`Hints`]): the
+//! callee: 5.5 to 6.5 ms of a 47,619-transaction block. The calling thread builds them while
+//! the other workers already execute (see [`Hints`]): the
 //! builder runs about twenty times faster than the block executes, so it stays ahead, and the
 //! cost is spread over both cores instead of delaying the start. (Tried: a lossy table keyed by
 //! the hash alone lost a hot contract's hint whenever a sender fell into its bucket; an exact

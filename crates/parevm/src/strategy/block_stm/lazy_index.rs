@@ -16,7 +16,7 @@
 //! A [`Touch`] names the candidate and the role the account plays in it, which says which of
 //! the candidate's two links continues that account's chain. The touches of `a` below `i` are
 //! found by starting from `i`'s own link when `a` is `i`'s sender or recipient (the common case:
-//! finalize settling a transfer, a sender's next transaction, a recipient that pays onwards),
+//! the commit settling a transfer, a sender's next transaction, a recipient that pays onwards),
 //! else from `a`'s last touch in the block, and following links down.
 //!
 //! Why it is complete: every transaction that writes a lazy delta to `a` is a candidate

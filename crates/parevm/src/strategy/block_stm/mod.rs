@@ -17,16 +17,16 @@
 //! beneficiary; deltas accumulate on read instead of ordering transactions, so fees do not make
 //! every transaction depend on the previous one. A transaction that reads the beneficiary
 //! (BALANCE, a transfer to it) sees the sum of all fees below it, and pays its own fee inside
-//! the EVM as sequential execution does. After the run, fees are folded into each
-//! transaction's state changes in block order, so the output equals sequential's exactly.
+//! the EVM as sequential execution does. As transactions commit, in block order, fees are
+//! folded into each one's state changes, so the output equals sequential's exactly.
 //!
 //! Plain value transfers (no calldata, to an account without code) go further, on both
 //! sides. The recipient is credited as a delta (only its lack of code is read). The sender is
 //! *lazy* (`lazy_sender_eligible`): the EVM gets a stand-in balance and the transaction's
 //! own nonce instead of the sender's value, so the transfer neither waits for the sender's
 //! previous transaction nor conflicts with it; its cost and new nonce are recorded as a debit,
-//! and finalize, in block order, runs revm's own nonce and balance checks on the sender's real
-//! value. One account paying hundreds of others (exchange and mining-pool payouts, the slowest
+//! and the commit (see [`commit`]), in block order, runs revm's own nonce and balance checks on
+//! the sender's real value. One account paying hundreds of others (exchange and mining-pool payouts, the slowest
 //! mainnet blocks before this) thus runs in parallel instead of as a nonce chain.
 //!
 //! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
@@ -43,7 +43,7 @@
 //!   [`BlockStm::DEFAULT`]'s `min_parallel_gas` (1M gas, a thirtieth of a 2024 block: at most
 //!   47 plain transfers). A parallel run has a fixed cost — allocating the multi-version
 //!   memory and the per-transaction tables, waking the pool's threads (5 to 30 µs on the
-//!   reference VM), the finalize passes — of some tens of microseconds, which is what
+//!   reference VM), the scheduler's and the commit's bookkeeping — of some tens of microseconds, which is what
 //!   sequential execution takes for such a block; the per-transaction bookkeeping then costs
 //!   more than a second core can win back. (The limits are known before anything executes;
 //!   gas is a poor clock for 2016's underpriced state-access transactions, which the rule
@@ -53,10 +53,11 @@
 //! suites run it beside the default so that the conformance suites, mostly one-transaction
 //! blocks, still exercise the machinery.
 
-mod finalize;
+mod commit;
 mod hints;
 mod lazy_index;
 mod mv_memory;
+mod pool;
 mod scheduler;
 mod slot_map;
 mod view;
@@ -72,8 +73,9 @@ use crate::{
 use alloy_primitives::U256;
 use mv_memory::{Location, MvMemory, Value, Write};
 use parking_lot::Mutex;
+use pool::pool;
 use revm::primitives::hardfork::SpecId;
-use scheduler::{Incarnation, Scheduler, Task, TxIdx};
+use scheduler::{Incarnation, Scheduler, Task, TxIdx, Wave};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use view::{NewCode, TxView};
 
@@ -128,13 +130,12 @@ struct TxResult {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<(Location, Value)>,
     /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
-    /// value the EVM saw — which finalize replaces with the recipient's real value before
-    /// the credit.
+    /// value the EVM saw (its real value before the credit when no lower transaction ever
+    /// wrote it; otherwise the commit reads that).
     lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
     /// A lazy sender: the sender, what the transfer cost it, its nonce afterwards, and the
-    /// sender's value execution read to establish it has no code — which finalize replaces
-    /// with the sender's value after the transfer (or, when revm's checks fail on the real
-    /// value, flags and reports apart).
+    /// sender's value execution read to establish it has no code (its real value before the
+    /// transfer when no lower transaction ever wrote it; otherwise the commit reads that).
     lazy_debit: Option<(
         alloy_primitives::Address,
         U256,
@@ -142,8 +143,8 @@ struct TxResult {
         mv_memory::AccountValue,
     )>,
     /// Whether the output's changes hold the beneficiary's info as the EVM left it (not as a
-    /// lazy sender's stand-in): noted here, while the changes are in cache, so that finalize
-    /// need not search every transaction's changes for it.
+    /// lazy sender's stand-in): noted here, so that the commit need not search every
+    /// transaction's changes for it.
     beneficiary_written: bool,
 }
 
@@ -227,10 +228,12 @@ struct Shared<'a, 'b> {
     /// Whom a transaction should wait for before executing.
     hints: hints::Hints,
     /// Whether the block's configuration lets plain transfers run with lazy senders (revm's
-    /// nonce, balance, fee and EIP-3607 checks all on: finalize re-runs exactly those).
+    /// nonce, balance, fee and EIP-3607 checks all on: the commit re-runs exactly those).
     lazy_senders: bool,
     counters: Counters,
     panic: Mutex<Option<String>>,
+    /// The rolling commit, held by one worker at a time.
+    commit: Mutex<commit::Committer>,
 }
 
 impl Strategy for BlockStm {
@@ -276,15 +279,17 @@ impl Strategy for BlockStm {
             }
         }
         let state_clear = block.fork.spec_id().is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let mv = MvMemory::new(
+            &block.transactions,
+            state_clear,
+            block.header.beneficiary,
+            !state.reads_are_cheap(),
+        );
+        let committer = commit::Committer::new(block, &*state, &mv, state_clear)?;
         let shared = Shared {
             block,
             base: &*state,
-            mv: MvMemory::new(
-                &block.transactions,
-                state_clear,
-                block.header.beneficiary,
-                !state.reads_are_cheap(),
-            ),
+            mv,
             new_code: Default::default(),
             scheduler: Scheduler::new(n),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
@@ -299,6 +304,7 @@ impl Strategy for BlockStm {
             },
             counters: Counters::default(),
             panic: Mutex::new(None),
+            commit: Mutex::new(committer),
         };
         // The calling thread is one of the workers; the others come from a persistent pool.
         // It first works out the scheduling hints, while the others already execute (a
@@ -341,10 +347,10 @@ impl Strategy for BlockStm {
         stats.validations = c.validations.load(Relaxed);
         stats.aborts = c.aborts.load(Relaxed);
         stats.suspensions = c.suspensions.load(Relaxed);
-        let Shared { results, mv, .. } = shared;
-        // Freed here, inside the measured time: freeing on a background thread would only
-        // move the work into whatever runs next (in a benchmark, the next strategy's run).
-        let outputs = finalize::finalize(block, &*state, &mv, results, state_clear, threads)?;
+        // What the workers left to commit (usually the last few transactions).
+        shared.commit.lock().commit_ready(&shared);
+        let Shared { commit, mv, .. } = shared;
+        let outputs = commit.into_inner().finish(n)?;
         // The post-block operations read the state after the transactions. Sequential
         // execution has it anyway; here it is built only for the accounts they read, when
         // those are known (rewards and withdrawals only credit known accounts).
@@ -372,7 +378,7 @@ impl Strategy for BlockStm {
 /// credit balances). The transactions that changed an account's info are those with an entry
 /// in the final multi-version memory (lazy ones as credits and debits in their records; a change that
 /// left the info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after
-/// it is the info before it), tried from the highest down: a lazy credit that finalize found
+/// it is the info before it), tried from the highest down: a lazy credit that the commit found
 /// to change nothing left no change. The beneficiary's fees are not in the
 /// memory: its last change is found walking back from the block's end, where it is almost
 /// always the last transaction's fee.
@@ -390,26 +396,6 @@ fn last_change<'o>(
         .into_iter()
         .rev()
         .find_map(|j| outputs.get(j)?.changes.get(&address)))
-}
-
-/// A persistent pool of `threads` threads (one per distinct size asked for), so that a block
-/// does not pay for creating threads.
-fn pool(threads: usize) -> std::sync::Arc<rayon::ThreadPool> {
-    static POOLS: std::sync::OnceLock<Mutex<Vec<std::sync::Arc<rayon::ThreadPool>>>> =
-        std::sync::OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock();
-    if let Some(p) = pools.iter().find(|p| p.current_num_threads() == threads) {
-        return p.clone();
-    }
-    let p = std::sync::Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("block-stm-{i}"))
-            .build()
-            .expect("thread pool"),
-    );
-    pools.push(p.clone());
-    p
 }
 
 /// One worker: takes tasks until the block is done. A panic halts every worker and is
@@ -439,7 +425,15 @@ fn worker(shared: &Shared<'_, '_>) {
         while !shared.scheduler.done() {
             task = match task {
                 Some(Task::Execute(i, k)) => execute(shared, &mut exec, &mut local, i, k),
-                Some(Task::Validate(i, k)) => validate(shared, &mut local, i, k),
+                Some(Task::Validate(i, k, wave)) => {
+                    let next = validate(shared, &mut local, i, k, wave);
+                    // Commit what this validation made final (unless another worker is
+                    // committing: it goes on as far as it can).
+                    if let Some(mut committer) = shared.commit.try_lock() {
+                        committer.commit_ready(shared);
+                    }
+                    next
+                }
                 None => {
                     let next = shared.scheduler.next_task();
                     if next.is_some() {
@@ -503,7 +497,7 @@ fn execute(
     let mut lazy_sender = lazy.is_some() && shared.lazy_senders && lazy_sender_eligible(tx);
     // A known dependency: the sender's previous transaction sets the nonce this one needs.
     // Executing before it has executed would only produce a nonce error to throw away (a
-    // lazy sender does not read the nonce: finalize checks it). A learned one: the previous
+    // lazy sender does not read the nonce: the commit checks it). A learned one: the previous
     // caller of a contract whose callers keep aborting (see [`hints`]).
     // A third, known one: a transaction sent by the beneficiary, or paying it (not lazily),
     // reads the beneficiary in full, which sums the fees of every transaction below it (a
@@ -564,7 +558,7 @@ fn execute(
                 lazy_sender = false;
                 continue;
             }
-            // Its entry in the changes stays (finalize overwrites it with the credited value):
+            // Its entry in the changes stays (the commit overwrites it with the credited value):
             // replacing a value in place is cheaper than removing and re-inserting the key.
             lazy_credit = Some((to, tx.env.value, view.lazy_seen));
         }
@@ -604,7 +598,7 @@ fn execute(
         }
         let mut beneficiary_written = false;
         if let Ok((out, _)) = &result {
-            // Lazy accounts' entries hold stand-in values until finalize: their writes are the
+            // Lazy accounts' entries hold stand-in values until the commit: their writes are the
             // credit and the debit above.
             let lazy_from = lazy_debit.map(|d| d.0);
             let lazy_to = lazy_credit.map(|c| c.0);
@@ -699,7 +693,13 @@ impl<'r> AccountReads<'r> {
     }
 }
 
-fn validate(shared: &Shared<'_, '_>, local: &mut Local, i: TxIdx, k: Incarnation) -> Option<Task> {
+fn validate(
+    shared: &Shared<'_, '_>,
+    local: &mut Local,
+    i: TxIdx,
+    k: Incarnation,
+    wave: Wave,
+) -> Option<Task> {
     local.validations += 1;
     let valid = match &*shared.results[i].lock() {
         None => false,
@@ -717,5 +717,5 @@ fn validate(shared: &Shared<'_, '_>, local: &mut Local, i: TxIdx, k: Incarnation
         shared.hints.conflicted(i);
         shared.mv.convert_writes_to_estimates(i);
     }
-    shared.scheduler.finish_validation(i, aborted)
+    shared.scheduler.finish_validation(i, k, wave, aborted)
 }

@@ -109,7 +109,7 @@ impl Write {
             Write::Debit { amount, nonce } => {
                 let (balance, _, code) = value.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
                 // Saturating: a speculative read may combine entries that no final order
-                // produces; finalize checks the real balance covers the cost.
+                // produces; the commit checks the real balance covers the cost.
                 Some((balance.saturating_sub(*amount), *nonce, code))
             }
             _ => value,
@@ -175,18 +175,6 @@ fn shard_count(n: usize) -> usize {
 fn tx_u32(i: TxIdx) -> u32 {
     debug_assert!(i < u32::MAX as usize);
     i as u32
-}
-
-/// A hint to the processor to start loading the cache line at `p` (nothing elsewhere).
-#[inline(always)]
-fn prefetch(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults, whatever the address; SSE is part of x86_64.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Buckets of the lowest-writer table for a block of `n` transactions: a power of two, about
@@ -322,7 +310,7 @@ pub(crate) struct MvMemory<'a> {
     /// transaction `i` reads the pre-block value, and did so at every earlier moment too. Reads
     /// then skip the shard lookup (unless pre-block values are cached there, for slow stores);
     /// validation accepts such a read without re-reading it (the pre-block state does not
-    /// change); finalize knows a lazy transfer's recipient was not written below its credit.
+    /// change); the commit knows a lazy transfer's recipient was not written below its credit.
     /// In a block of independent transactions most reads are of locations nobody below wrote,
     /// even when the reader itself writes them (a sender's account, its token balance), so most
     /// validations end here. A smaller bucket value only means "look it up" (collisions cost a
@@ -407,10 +395,10 @@ impl<'a> MvMemory<'a> {
     /// Frees the memory with `threads` threads (its shards in parallel): dropping tens of
     /// thousands of slots took 2.3 ms of a 47,619-transaction block on one thread.
     pub(crate) fn free(self, threads: usize) {
-        // (Sized by transactions, like finalize's passes: small blocks free on one thread.)
+        // (Sized by transactions: small blocks free on one thread.)
         let transactions = self.tx_writes.len();
         let MvMemory { shards, .. } = self;
-        super::finalize::parallel_chunks(shards, transactions, threads, |_, shard| drop(shard));
+        super::pool::parallel_chunks(shards, transactions, threads, drop);
     }
 
     /// The one-word hash of `loc` that picks its shard and its lowest-writer bucket.
@@ -429,19 +417,6 @@ impl<'a> MvMemory<'a> {
 
     fn full_writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
         &self.writers[((h >> 8) & self.writer_mask) as usize][1]
-    }
-
-    /// Starts loading into the cache the lowest-writer buckets of `addresses`' accounts, for a
-    /// pass over the transactions that will ask [`MvMemory::never_written_below`] about them a
-    /// little later: the table is megabytes on a large block, read at random, and each such
-    /// question would otherwise wait for memory. (Tried for execution too, prefetching the
-    /// next transaction's sender and recipient: no faster, the state read that follows the
-    /// question waits for memory anyway.)
-    pub(crate) fn prefetch_accounts(&self, addresses: impl IntoIterator<Item = Address>) {
-        for a in addresses {
-            let bucket = self.writer_bucket(self.hash(&Location::Account(a)));
-            prefetch(std::ptr::from_ref(bucket).cast());
-        }
     }
 
     /// Notes that transaction `i` writes `w` at the location hashing to `h`.
@@ -664,33 +639,6 @@ impl<'a> MvMemory<'a> {
         let w = self.tx_writes[j].lock();
         let (_, d) = w.lazy.iter().find(|(a, _)| *a == address)?;
         Some((d.clone(), w.lazy_estimate))
-    }
-
-    /// Whether any transaction below `i` wrote `address`'s account (a full value or a delta).
-    pub(crate) fn account_written_below(
-        &self,
-        address: Address,
-        i: TxIdx,
-    ) -> Result<bool, StateError> {
-        let loc = Location::Account(address);
-        let h = self.hash(&loc);
-        if !self.maybe_written_below(h, i) {
-            return Ok(false);
-        }
-        if self
-            .shard_by_hash(h)
-            .lock()
-            .get(&loc, h)
-            .is_some_and(|slot| slot.txs.first().is_some_and(|j| (*j as TxIdx) < i))
-        {
-            return Ok(true);
-        }
-        for t in self.lazy.touches_below(address, i)? {
-            if self.lazy_write(t.tx, address).is_some() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Every transaction that wrote `address`'s account (full values in its slot, credits and

@@ -8,8 +8,8 @@
 //! # State machine of a transaction
 //!
 //! ```text
-//!            try_incarnate              finish_execution
-//! ReadyToExecute(k) ──────► Executing(k) ──────────────► Executed(k)
+//!            try_incarnate              finish_execution               try_commit
+//! ReadyToExecute(k) ──────► Executing(k) ──────────────► Executed(k) ──────────► Committed(k)
 //!      ▲                        │                            │
 //!      │ resume (k+1)           │ add_dependency             │ try_validation_abort
 //!      │                        ▼                            ▼
@@ -20,13 +20,43 @@
 //!          worker that finished it)
 //! ```
 //!
+//! `Committed` is final: the transaction's result is settled and handed to the block's output
+//! while its data is still in cache (see `commit`), and nothing aborts it any more.
+//!
+//! # Rolling commit: waves
+//!
+//! Every time the validation index moves down, a new *wave* starts (the wave number lives in
+//! the high half of the same atomic word as the index, so that a validation task knows the
+//! wave it was handed out in). Per transaction, under its status lock:
+//! - `triggered_wave`: the highest wave started by moving the index down *to* it;
+//! - `required_wave`: for an incarnation handed its validation straight from
+//!   `finish_execution`, the wave current then (an earlier incarnation's validations do not
+//!   count: validations are also recorded with their incarnation);
+//! - `validated`: the highest wave in which the current incarnation passed validation.
+//!
+//! The committer (one worker at a time) keeps `commit_wave`, the highest `triggered_wave` of
+//! the transactions up to the one it looks at, and commits transaction `i` (the lowest not
+//! committed) when it is `Executed` and its current incarnation passed a validation handed out
+//! in a wave `>= max(commit_wave, required_wave)`. This is Aptos's rule, and why it is right:
+//! a validation handed out in wave `w` found the index above `i`; any later change by a lower
+//! transaction — an abort (its writes become ESTIMATEs) or a re-execution writing a new
+//! location — moves the index down to at most `i` and so starts a wave `> w`, recorded at a
+//! transaction `<= i`, which `commit_wave` picks up before `i` is looked at. (A re-execution
+//! writing only locations it wrote before follows an abort, which already did.) So a validation
+//! counted for `i` started after the last change of every lower transaction: with all of them
+//! committed, it compared `i`'s reads with their final writes, and `i`'s result is
+//! sequential's. The moves that start a wave are recorded before the transaction concerned can
+//! be committed: `finish_execution` holds the status lock from setting `Executed` to recording,
+//! and a failed validation records at `i + 1` while `i` is still `Aborting`.
+//!
 //! # The atomics
 //!
 //! - `execution_idx`: the next transaction to try executing. Only moves down
 //!   (`decrease_execution_idx`) when a suspended transaction resumes.
-//! - `validation_idx`: the next transaction to validate. Moves down to `i` when `i` wrote a
-//!   location its previous incarnation did not (everything above may have read stale data),
-//!   and to `i + 1` when `i` aborts (everything above must re-check its reads).
+//! - `validation_idx`: the next transaction to validate (low 32 bits) and the current wave
+//!   (high 32 bits). The index moves down to `i` when `i` wrote a location its previous
+//!   incarnation did not (everything above may have read stale data), and to `i + 1` when `i`
+//!   aborts (everything above must re-check its reads); each move starts a wave.
 //! - `executed_prefix`: every transaction below it has finished at least one execution
 //!   (`ever_executed`). Only grows; advanced by whichever worker finishes the transaction at it,
 //!   walking on over transactions already finished. Validation is handed out only below it:
@@ -35,31 +65,47 @@
 //!   and on blocks of cheap independent transactions that doubled the validations. (Only when
 //!   validations run changes; a transaction is still validated after its last incarnation and
 //!   after every lower transaction's, which is what correctness needs.)
+//! - `commit_idx`: the lowest transaction not committed. Only grows; written only by the
+//!   worker holding the commit lock.
 //! - `decrease_cnt`: bumped on every decrease, so that [`Scheduler::check_done`] can tell
 //!   that no index moved while it looked.
 //! - `num_active_tasks`: tasks handed out and not finished. Done means both indices are past
 //!   the end, no task is active, and `decrease_cnt` did not change meanwhile.
-//! - `done_marker`: set once done (or halted after a worker panic); every worker then stops.
+//! - `done_marker`: set once done (or halted after a worker panic or a committed error); every
+//!   worker then stops.
 //!
-//! Each transaction's status and incarnation live under one mutex; its dependents (suspended
-//! transactions waiting for it) under another. The lock order is dependents, then status.
+//! Each transaction's status, incarnation and waves live under one mutex; its dependents
+//! (suspended transactions waiting for it) under another. The lock order is dependents, then
+//! status.
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 /// Transaction index in the block.
 pub(crate) type TxIdx = usize;
 /// Execution attempt of a transaction, from 0.
 pub(crate) type Incarnation = u32;
+/// A validation wave (see the module docs).
+pub(crate) type Wave = u32;
+
+/// The validation index and wave as stored in one word.
+fn pack(i: TxIdx, wave: Wave) -> u64 {
+    (wave as u64) << 32 | i as u64
+}
+
+/// The validation index and wave of a stored word.
+fn unpack(v: u64) -> (TxIdx, Wave) {
+    ((v & 0xffff_ffff) as TxIdx, (v >> 32) as Wave)
+}
 
 /// Work handed to a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Task {
     /// Execute this incarnation.
     Execute(TxIdx, Incarnation),
-    /// Validate this incarnation's reads.
-    Validate(TxIdx, Incarnation),
+    /// Validate this incarnation's reads (handed out in this wave).
+    Validate(TxIdx, Incarnation, Wave),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +114,26 @@ enum Status {
     Executing,
     Executed,
     Aborting,
+    Committed,
 }
 
 #[derive(Debug)]
 struct TxStatus {
     incarnation: Incarnation,
     status: Status,
+    /// The incarnation that last passed a validation, and the highest wave it passed in.
+    validated: Option<(Incarnation, Wave)>,
+    /// The lowest wave a validation of the current incarnation must be from to count.
+    required_wave: Wave,
+    /// The highest wave started by moving the validation index down to this transaction.
+    triggered_wave: Wave,
+}
+
+impl TxStatus {
+    /// Whether an incarnation's result is in (executed, perhaps committed).
+    fn executed(&self) -> bool {
+        matches!(self.status, Status::Executed | Status::Committed)
+    }
 }
 
 /// The shared scheduler of one block. Each shared index has a cache line to itself: the two
@@ -82,9 +142,11 @@ struct TxStatus {
 pub(crate) struct Scheduler {
     n: usize,
     execution_idx: CachePadded<AtomicUsize>,
-    validation_idx: CachePadded<AtomicUsize>,
+    validation_idx: CachePadded<AtomicU64>,
     num_active_tasks: CachePadded<AtomicUsize>,
     executed_prefix: CachePadded<AtomicUsize>,
+    /// Read on every commit attempt; written by the committer only.
+    commit_idx: AtomicUsize,
     /// Per transaction: it finished an execution at least once.
     ever_executed: Vec<AtomicBool>,
     /// Changes rarely (on a re-execution or a resumption): not worth a line of its own.
@@ -99,9 +161,10 @@ impl Scheduler {
         Scheduler {
             n,
             execution_idx: CachePadded::new(AtomicUsize::new(0)),
-            validation_idx: CachePadded::new(AtomicUsize::new(0)),
+            validation_idx: CachePadded::new(AtomicU64::new(0)),
             num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
             executed_prefix: CachePadded::new(AtomicUsize::new(0)),
+            commit_idx: AtomicUsize::new(0),
             ever_executed: (0..n).map(|_| AtomicBool::new(false)).collect(),
             decrease_cnt: AtomicUsize::new(0),
             done_marker: CachePadded::new(AtomicBool::new(n == 0)),
@@ -111,6 +174,9 @@ impl Scheduler {
                     Mutex::new(TxStatus {
                         incarnation: 0,
                         status: Status::ReadyToExecute,
+                        validated: None,
+                        required_wave: 0,
+                        triggered_wave: 0,
                     })
                 })
                 .collect(),
@@ -132,18 +198,49 @@ impl Scheduler {
         self.decrease_cnt.fetch_add(1, SeqCst);
     }
 
-    fn decrease_validation_idx(&self, target: TxIdx) {
-        self.validation_idx.fetch_min(target, SeqCst);
-        self.decrease_cnt.fetch_add(1, SeqCst);
+    /// The validation index (without the wave).
+    fn validation_idx(&self) -> TxIdx {
+        unpack(self.validation_idx.load(SeqCst)).0
+    }
+
+    /// Moves the validation index down to `target` if it is above, starting a new wave, which
+    /// is returned; the caller records it at `target` (see the module docs for when).
+    fn decrease_validation_idx(&self, target: TxIdx) -> Option<Wave> {
+        let mut current = self.validation_idx.load(SeqCst);
+        loop {
+            let (i, wave) = unpack(current);
+            if i <= target {
+                return None;
+            }
+            match self.validation_idx.compare_exchange(
+                current,
+                pack(target, wave + 1),
+                SeqCst,
+                SeqCst,
+            ) {
+                Ok(_) => {
+                    self.decrease_cnt.fetch_add(1, SeqCst);
+                    return Some(wave + 1);
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// [`Scheduler::decrease_validation_idx`] recording the wave at `target` (when it is a
+    /// transaction), taking its status lock.
+    fn decrease_validation_idx_and_record(&self, target: TxIdx) {
+        if let Some(wave) = self.decrease_validation_idx(target)
+            && let Some(s) = self.status.get(target)
+        {
+            let mut s = s.lock();
+            s.triggered_wave = s.triggered_wave.max(wave);
+        }
     }
 
     fn check_done(&self) {
         let observed = self.decrease_cnt.load(SeqCst);
-        if self
-            .execution_idx
-            .load(SeqCst)
-            .min(self.validation_idx.load(SeqCst))
-            >= self.n
+        if self.execution_idx.load(SeqCst).min(self.validation_idx()) >= self.n
             && self.num_active_tasks.load(SeqCst) == 0
             && observed == self.decrease_cnt.load(SeqCst)
         {
@@ -189,7 +286,7 @@ impl Scheduler {
     }
 
     fn next_version_to_validate(&self) -> Option<Task> {
-        let v = self.validation_idx.load(SeqCst);
+        let v = self.validation_idx();
         if v >= self.n {
             self.check_done();
             return None;
@@ -198,11 +295,12 @@ impl Scheduler {
             return None; // a lower transaction has not executed yet
         }
         self.num_active_tasks.fetch_add(1, SeqCst);
-        let i = self.validation_idx.fetch_add(1, SeqCst);
+        // (The index never nears 2^32: it stops at most `threads` past `n < 2^31`.)
+        let (i, wave) = unpack(self.validation_idx.fetch_add(1, SeqCst));
         if i < self.n {
             let s = self.status[i].lock();
             if s.status == Status::Executed {
-                return Some(Task::Validate(i, s.incarnation));
+                return Some(Task::Validate(i, s.incarnation, wave));
             }
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
@@ -211,7 +309,7 @@ impl Scheduler {
 
     /// The next task, validation first when it lags behind execution.
     pub(crate) fn next_task(&self) -> Option<Task> {
-        let v = self.validation_idx.load(SeqCst);
+        let v = self.validation_idx();
         let e = self.execution_idx.load(SeqCst);
         if v < e.min(self.executed_prefix.load(SeqCst)) {
             return self.next_version_to_validate();
@@ -228,16 +326,17 @@ impl Scheduler {
         self.executed_prefix.load(SeqCst)
     }
 
-    /// True if incarnation `k`'s result of `i` is in: `i` is executed (or being validated).
+    /// True if the latest incarnation's result of `i` is in: `i` is executed (or being
+    /// validated, or committed).
     pub(crate) fn is_executed(&self, i: TxIdx) -> bool {
-        matches!(self.status[i].lock().status, Status::Executed)
+        self.status[i].lock().executed()
     }
 
     /// Suspends `i`, which read an ESTIMATE written by `blocking`, until `blocking` executes.
     /// Returns false if `blocking` already executed: the caller re-executes `i` at once.
     pub(crate) fn add_dependency(&self, i: TxIdx, blocking: TxIdx) -> bool {
         let mut deps = self.dependents[blocking].lock();
-        if self.status[blocking].lock().status == Status::Executed {
+        if self.status[blocking].lock().executed() {
             return false;
         }
         self.status[i].lock().status = Status::Aborting;
@@ -252,6 +351,33 @@ impl Scheduler {
         s.status = Status::ReadyToExecute;
     }
 
+    /// The lowest transaction not committed yet (`n` once all are).
+    #[cfg(test)]
+    fn commit_idx(&self) -> TxIdx {
+        self.commit_idx.load(SeqCst)
+    }
+
+    /// For the committer (one worker at a time; `commit_wave` is its own, from 0): commits
+    /// the lowest uncommitted transaction if its result is final (see the module docs) and
+    /// returns it.
+    pub(crate) fn try_commit(&self, commit_wave: &mut Wave) -> Option<TxIdx> {
+        let i = self.commit_idx.load(SeqCst);
+        let mut s = self.status.get(i)?.lock();
+        *commit_wave = (*commit_wave).max(s.triggered_wave);
+        match s.validated {
+            Some((k, wave))
+                if s.status == Status::Executed
+                    && k == s.incarnation
+                    && wave >= s.required_wave.max(*commit_wave) =>
+            {
+                s.status = Status::Committed;
+                self.commit_idx.store(i + 1, SeqCst);
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+
     /// Records that incarnation `k` of `i` executed. `wrote_new_location` says whether it
     /// wrote a location the previous incarnation did not. May hand back a validation task.
     pub(crate) fn finish_execution(
@@ -260,7 +386,24 @@ impl Scheduler {
         k: Incarnation,
         wrote_new_location: bool,
     ) -> Option<Task> {
-        self.status[i].lock().status = Status::Executed;
+        // (Under the status lock from `Executed` to recording the wave it starts, if any: the
+        // committer must not see the one without the other.)
+        let validate_now = {
+            let mut s = self.status[i].lock();
+            s.status = Status::Executed;
+            let (v, wave) = unpack(self.validation_idx.load(SeqCst));
+            if v <= i {
+                None // the validation index will reach it
+            } else if wrote_new_location {
+                if let Some(wave) = self.decrease_validation_idx(i) {
+                    s.triggered_wave = s.triggered_wave.max(wave);
+                }
+                None
+            } else {
+                s.required_wave = wave;
+                Some(wave)
+            }
+        };
         if !self.ever_executed[i].swap(true, SeqCst) {
             self.advance_executed_prefix();
         }
@@ -282,17 +425,13 @@ impl Scheduler {
                 s.status = Status::Executing;
                 s.incarnation
             };
-            if self.validation_idx.load(SeqCst) > i {
-                self.decrease_validation_idx(i);
+            if validate_now.is_some() {
+                self.decrease_validation_idx_and_record(i);
             }
             return Some(Task::Execute(first, k));
         }
-        if self.validation_idx.load(SeqCst) > i {
-            if wrote_new_location {
-                self.decrease_validation_idx(i);
-            } else {
-                return Some(Task::Validate(i, k));
-            }
+        if let Some(wave) = validate_now {
+            return Some(Task::Validate(i, k, wave));
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
         None
@@ -310,14 +449,30 @@ impl Scheduler {
         }
     }
 
-    /// Ends a validation; after an abort, schedules re-validation of everything above `i` and
-    /// possibly hands back the re-execution of `i`.
-    pub(crate) fn finish_validation(&self, i: TxIdx, aborted: bool) -> Option<Task> {
+    /// Ends the validation of incarnation `k` of `i`, handed out in `wave`: records a pass,
+    /// or after an abort schedules re-validation of everything above `i` and possibly hands
+    /// back the re-execution of `i`.
+    pub(crate) fn finish_validation(
+        &self,
+        i: TxIdx,
+        k: Incarnation,
+        wave: Wave,
+        aborted: bool,
+    ) -> Option<Task> {
         if aborted {
+            // (Recorded while `i` is still Aborting: nothing above it can commit before.)
+            self.decrease_validation_idx_and_record(i + 1);
             self.set_ready_status(i);
-            self.decrease_validation_idx(i + 1);
             if self.execution_idx.load(SeqCst) > i {
                 return self.try_incarnate(i);
+            }
+        } else {
+            let mut s = self.status[i].lock();
+            if s.incarnation == k && s.status == Status::Executed {
+                s.validated = Some(match s.validated {
+                    Some((v, w)) if v == k => (k, w.max(wave)),
+                    _ => (k, wave),
+                });
             }
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
@@ -346,14 +501,14 @@ mod tests {
             match s.next_task() {
                 Some(Task::Execute(i, k)) => {
                     executed.push((i, k));
-                    if let Some(Task::Validate(i, k)) = s.finish_execution(i, k, true) {
+                    if let Some(Task::Validate(i, k, w)) = s.finish_execution(i, k, true) {
                         validated.push((i, k));
-                        assert_eq!(s.finish_validation(i, false), None);
+                        assert_eq!(s.finish_validation(i, k, w, false), None);
                     }
                 }
-                Some(Task::Validate(i, k)) => {
+                Some(Task::Validate(i, k, w)) => {
                     validated.push((i, k));
-                    assert_eq!(s.finish_validation(i, false), None);
+                    assert_eq!(s.finish_validation(i, k, w, false), None);
                 }
                 None => {}
             }
@@ -368,15 +523,25 @@ mod tests {
         let s = Scheduler::new(1);
         assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
         assert_eq!(s.finish_execution(0, 0, false), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0, 0)));
         assert!(s.try_validation_abort(0, 0));
         assert!(
             !s.try_validation_abort(0, 0),
             "only one validation may abort an incarnation"
         );
-        assert_eq!(s.finish_validation(0, true), Some(Task::Execute(0, 1)));
-        assert_eq!(s.finish_execution(0, 1, false), Some(Task::Validate(0, 1)));
-        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(
+            s.finish_validation(0, 0, 0, true),
+            Some(Task::Execute(0, 1))
+        );
+        // The abort moved nothing down (nothing above): incarnation 1 is validated in wave 0.
+        assert_eq!(
+            s.finish_execution(0, 1, false),
+            Some(Task::Validate(0, 1, 0))
+        );
+        let mut wave = 0;
+        assert_eq!(s.try_commit(&mut wave), None, "not validated yet");
+        assert_eq!(s.finish_validation(0, 1, 0, false), None);
+        assert_eq!(s.try_commit(&mut wave), Some(0));
         assert_eq!(s.next_task(), None);
         assert!(s.done());
     }
@@ -393,10 +558,51 @@ mod tests {
         assert_eq!(s.next_task(), None);
         // tx 0 finishes: both can be validated now, in order.
         assert_eq!(s.finish_execution(0, 0, true), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(0, 0)));
-        assert_eq!(s.finish_validation(0, false), None);
-        assert_eq!(s.next_task(), Some(Task::Validate(1, 0)));
-        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0, 0)));
+        assert_eq!(s.finish_validation(0, 0, 0, false), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0, 0)));
+        assert_eq!(s.finish_validation(1, 0, 0, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+    }
+
+    /// A transaction validated before a lower one aborted is not committed on that
+    /// validation: the abort starts a wave, and only a validation from it counts.
+    #[test]
+    fn commit_waits_for_a_validation_after_lower_aborts() {
+        let s = Scheduler::new(2);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(0, 0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0, 0)));
+        // tx 1 passes in wave 0; then tx 0 fails its validation and aborts.
+        assert_eq!(s.finish_validation(1, 0, 0, false), None);
+        assert!(s.try_validation_abort(0, 0));
+        assert_eq!(
+            s.finish_validation(0, 0, 0, true),
+            Some(Task::Execute(0, 1))
+        );
+        let mut wave = 0;
+        assert_eq!(s.try_commit(&mut wave), None, "tx 0 is being re-executed");
+        // Its re-execution writes the same locations: it is validated at once, in wave 1.
+        assert_eq!(
+            s.finish_execution(0, 1, false),
+            Some(Task::Validate(0, 1, 1))
+        );
+        assert_eq!(s.finish_validation(0, 1, 1, false), None);
+        assert_eq!(s.try_commit(&mut wave), Some(0));
+        // tx 1's wave-0 validation predates tx 0's abort: it must be validated again.
+        assert_eq!(s.try_commit(&mut wave), None);
+        assert_eq!(s.next_task(), Some(Task::Validate(1, 0, 1)));
+        assert!(
+            !s.try_validation_abort(0, 1),
+            "a committed transaction never aborts"
+        );
+        assert_eq!(s.finish_validation(1, 0, 1, false), None);
+        assert_eq!(s.try_commit(&mut wave), Some(1));
+        assert_eq!(s.commit_idx(), 2);
         assert_eq!(s.next_task(), None);
         assert!(s.done());
     }

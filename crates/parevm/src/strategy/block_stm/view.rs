@@ -25,7 +25,7 @@ pub(crate) struct TxView<'a> {
     /// and only its lack of code is read. Cleared if it turns out to have code.
     pub(crate) lazy: Option<Address>,
     /// The value of the lazy recipient the EVM was given (the pre-block value when no lower
-    /// transaction ever wrote it: finalize then needs no second read).
+    /// transaction ever wrote it: the commit then needs no second read).
     pub(crate) lazy_seen: super::mv_memory::AccountValue,
     /// The lazy recipient's value as just read by the caller (which looked whether it has code
     /// before choosing to run the transfer lazily): the EVM's read of it uses this instead of
@@ -33,7 +33,7 @@ pub(crate) struct TxView<'a> {
     pub(crate) lazy_prefetched: Option<super::mv_memory::AccountValue>,
     /// The sender of a plain transfer executed lazily, with the transaction's nonce: the EVM
     /// gets [`LAZY_SENDER_BALANCE`] and that nonce instead of the sender's speculative value,
-    /// and only the sender's lack of code is recorded (finalize checks nonce and balance).
+    /// and only the sender's lack of code is recorded (the commit checks nonce and balance).
     pub(crate) lazy_sender: Option<(Address, u64)>,
     /// Set when the EVM was given the lazy sender's stand-in value.
     pub(crate) lazy_sender_served: bool,

@@ -1,0 +1,267 @@
+//! Rolling commit: turning each transaction's validated result into its output as soon as it
+//! is final, in block order, while its data is still in cache — block limits, cumulative gas,
+//! and the commutative credits (deferred beneficiary fees, lazy transfers' credits and debits)
+//! folded into its changes exactly as sequential execution would have written them.
+//!
+//! A transaction is final once the scheduler commits it (see `scheduler`'s module docs for
+//! the rule and why it is right): every transaction below it is committed, and its last
+//! incarnation passed a validation that started after their last changes. One worker at a
+//! time holds the [`Committer`] (a `try_lock` after each validation; a worker that finds it
+//! taken goes back to executing) and commits as far as it can. Settling a transaction here,
+//! a few transactions behind its validation, costs a fraction of a pass over the whole block
+//! afterwards, which found every result and its changes cold. It also stops the block at its
+//! first invalid transaction as soon as that one is final.
+//!
+//! Why the values settled here are right: when `i` is committed, the multi-version memory
+//! holds the final writes of every transaction below `i`, so reading an account as `i` (full
+//! values, then the credits and debits above the highest, in block order) gives exactly its
+//! value before `i`. The committer keeps the running values of the beneficiary (whose fees are
+//! not in the memory) and of accounts that several lazy transfers touch (so a chain of a
+//! thousand transfers from one sender is not re-summed from its start each time). Reading the
+//! memory is avoided altogether when the lowest-writer table shows that no incarnation of any
+//! lower transaction *ever* wrote the account: execution then read the pre-block value, which
+//! is the value before `i`. (A lower write that a re-execution later withdrew would not show
+//! in the final memory, but would in the table.)
+
+use super::{
+    Shared, TxResult,
+    mv_memory::{AccountValue, Location, MvMemory, ReadResult, Value},
+    scheduler::{TxIdx, Wave},
+};
+use crate::{
+    block::Block,
+    core::{LimitKey, check_block_limits},
+    error::ExecError,
+    output::TxOutput,
+    state::{
+        StateView,
+        changes::{AccountChange, apply_credit, credit_change},
+    },
+};
+use alloy_primitives::{Address, U256, map::AddressHashMap};
+use revm::primitives::KECCAK_EMPTY;
+
+/// The state of the rolling commit: what the transactions committed so far add up to.
+pub(super) struct Committer {
+    /// The committed transactions' outputs, in block order.
+    outputs: Vec<TxOutput>,
+    gas: u64,
+    blob_gas: u64,
+    /// The beneficiary's value after the committed transactions.
+    beneficiary_value: AccountValue,
+    /// Accounts settled lazily after some lower transaction wrote them: (value, transaction
+    /// it is the value after).
+    running: AddressHashMap<(AccountValue, TxIdx)>,
+    /// The highest wave triggered at or below the next transaction (the scheduler's rule).
+    wave: Wave,
+    block_env: revm::context::BlockEnv,
+    cfg: revm::context::CfgEnv,
+    state_clear: bool,
+    /// The first error in block order (the block's result), once a committed transaction
+    /// turned out invalid.
+    error: Option<ExecError>,
+}
+
+impl Committer {
+    /// The committer of `block`, before any transaction.
+    pub(super) fn new(
+        block: &Block,
+        base: &dyn StateView,
+        mv: &MvMemory<'_>,
+        state_clear: bool,
+    ) -> Result<Self, ExecError> {
+        Ok(Committer {
+            outputs: Vec::with_capacity(block.transactions.len()),
+            gas: 0,
+            blob_gas: 0,
+            beneficiary_value: mv.base_account(block.header.beneficiary, base)?,
+            running: AddressHashMap::default(),
+            wave: 0,
+            block_env: block.block_env(),
+            cfg: block.cfg_env(),
+            state_clear,
+            error: None,
+        })
+    }
+
+    /// Commits every transaction that is final, in block order. After the first invalid one,
+    /// keeps its error and halts the workers: the block is rejected with it, as sequential
+    /// execution would reject it.
+    pub(super) fn commit_ready(&mut self, shared: &Shared<'_, '_>) {
+        if self.error.is_some() {
+            return;
+        }
+        while let Some(i) = shared.scheduler.try_commit(&mut self.wave) {
+            if let Err(e) = self.commit(shared, i) {
+                self.error = Some(e);
+                shared.scheduler.halt();
+                return;
+            }
+        }
+    }
+
+    /// The block's outputs once every transaction is committed, or its first error.
+    pub(super) fn finish(self, n: usize) -> Result<Vec<TxOutput>, ExecError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.outputs.len() {
+            // A gap would be a bug in the scheduler's commit rule.
+            len if len < n => Err(ExecError::Evm(format!(
+                "block-stm: transaction {len} was not committed"
+            ))),
+            _ => Ok(self.outputs),
+        }
+    }
+
+    /// Settles committed transaction `i` and appends its output.
+    fn commit(&mut self, shared: &Shared<'_, '_>, i: TxIdx) -> Result<(), ExecError> {
+        let (block, mv, base) = (shared.block, &shared.mv, shared.base);
+        let beneficiary = block.header.beneficiary;
+        if LimitKey::of(&block.transactions[i]).may_fail(block, self.gas) {
+            check_block_limits(block, i, self.gas, self.blob_gas)?;
+        }
+        let mut slot = shared.results[i].lock();
+        let Some(TxResult {
+            result,
+            lazy_credit,
+            lazy_debit,
+            beneficiary_written,
+            ..
+        }) = slot.as_mut()
+        else {
+            return Err(ExecError::Evm(format!(
+                "block-stm: transaction {i} has no result"
+            )));
+        };
+        let (out, fee) = match result {
+            Ok((out, fee)) => (out, *fee),
+            Err(e) => return Err(e.clone()),
+        };
+        self.gas += out.gas_used;
+        self.blob_gas += out.blob_gas_used;
+        out.receipt.cumulative_gas_used = self.gas;
+        // The lazy accounts' entries, left by execution with stand-in values, are replaced.
+        if let Some((sender, cost, nonce, seen)) = *lazy_debit {
+            // Its value before `i` is the pre-block value when nothing below ever wrote it:
+            // the value execution saw.
+            let uncontested = mv.never_written_below(&Location::Account(sender), i);
+            let before = if sender == beneficiary {
+                self.beneficiary_value
+            } else if uncontested {
+                seen
+            } else {
+                running_value(mv, base, &self.running, sender, i)?
+            };
+            let after = debit(block, &self.block_env, &self.cfg, i, before, cost, nonce)?;
+            if sender == beneficiary {
+                self.beneficiary_value = after;
+            } else if !uncontested {
+                self.running.insert(sender, (after, i));
+            }
+            out.changes.insert(sender, account_change(after));
+        }
+        if let Some((to, value, seen)) = *lazy_credit {
+            // (Never the beneficiary: see `lazy_recipient`.)
+            let before = if mv.never_written_below(&Location::Account(to), i) {
+                seen
+            } else {
+                let before = running_value(mv, base, &self.running, to, i)?;
+                self.running
+                    .insert(to, (apply_credit(before, value, self.state_clear), i));
+                before
+            };
+            match credit_change(before, value, self.state_clear) {
+                Some(change) => out.changes.insert(to, change),
+                None => out.changes.remove(&to),
+            };
+        }
+        // (Noted by execution: a lazy sender's entry held a stand-in value, and did not count.)
+        if *beneficiary_written && let Some(change) = out.changes.get(&beneficiary) {
+            self.beneficiary_value = change.info;
+        }
+        if let Some(fee) = fee {
+            let before = self.beneficiary_value;
+            self.beneficiary_value = apply_credit(before, fee, self.state_clear);
+            if let Some(change) = credit_change(before, fee, self.state_clear) {
+                out.changes.insert(beneficiary, change);
+            }
+        }
+        let out = std::mem::take(out);
+        // (The rest — the read set above all — is freed now, while in cache.)
+        *slot = None;
+        self.outputs.push(out);
+        Ok(())
+    }
+}
+
+/// The value of `address` before committed transaction `i`, an account some transaction below
+/// `i` wrote: the running value when no full write came after it, else read from the memory
+/// (final below `i`).
+fn running_value(
+    mv: &MvMemory<'_>,
+    base: &dyn StateView,
+    running: &AddressHashMap<(AccountValue, TxIdx)>,
+    address: Address,
+    i: TxIdx,
+) -> Result<AccountValue, ExecError> {
+    if let Some(&(v, at)) = running.get(&address)
+        && mv
+            .latest_full_write_below(address, i)
+            .is_none_or(|j| j < at)
+    {
+        return Ok(v);
+    }
+    match mv.read_account(address, i, base)? {
+        ReadResult::Value(Value::Account(v)) => Ok(v),
+        _ => Err(ExecError::Evm(format!(
+            "block-stm: account {address} unresolved before committed transaction {i}"
+        ))),
+    }
+}
+
+/// A change that sets an account's info and leaves its storage alone.
+fn account_change(info: AccountValue) -> AccountChange {
+    AccountChange {
+        info,
+        ..Default::default()
+    }
+}
+
+/// A lazy sender's value after transaction `i`, given its real value `before`: revm's validity
+/// checks run on `before` first — the same functions, in the same order, that revm runs before
+/// executing a transaction, so a failure is the error sequential execution reports — and then
+/// the transfer's `cost` comes off the balance and the nonce becomes `nonce_after`.
+fn debit(
+    block: &Block,
+    block_env: &revm::context::BlockEnv,
+    cfg: &revm::context::CfgEnv,
+    i: TxIdx,
+    before: AccountValue,
+    cost: U256,
+    nonce_after: u64,
+) -> Result<AccountValue, ExecError> {
+    let tx = &block.transactions[i];
+    let (balance, nonce, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+    let info = crate::state::account_info(balance, nonce, code_hash, None);
+    revm::handler::pre_execution::validate_account_nonce_and_code_with_components(
+        &info, &tx.env, cfg,
+    )
+    .and_then(|()| {
+        revm::handler::pre_execution::calculate_caller_fee(balance, &tx.env, block_env, cfg)
+    })
+    .map_err(|reason| {
+        crate::core::evm_error(
+            revm::context::result::EVMError::<crate::state::StateError, _>::Transaction(reason),
+            i,
+            tx,
+        )
+    })?;
+    // The checks ensured the balance covers the most the transfer could cost.
+    let balance = balance.checked_sub(cost).ok_or_else(|| {
+        ExecError::Evm(format!(
+            "block-stm: lazy sender of transaction {i} cannot pay {cost} after revm's checks passed"
+        ))
+    })?;
+    Ok(Some((balance, nonce_after, code_hash)))
+}

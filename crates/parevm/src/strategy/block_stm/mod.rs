@@ -26,8 +26,9 @@
 //! own nonce instead of the sender's value, so the transfer neither waits for the sender's
 //! previous transaction nor conflicts with it; its cost and new nonce are recorded as a debit,
 //! and the commit (see [`commit`]), in block order, runs revm's own nonce and balance checks on
-//! the sender's real value. One account paying hundreds of others (exchange and mining-pool payouts, the slowest
-//! mainnet blocks before this) thus runs in parallel instead of as a nonce chain.
+//! the sender's real value. One account paying hundreds of others (exchange and mining-pool
+//! payouts, the slowest mainnet blocks before this) thus runs in parallel instead of as a
+//! nonce chain.
 //!
 //! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
 //! (a wipe location), contract creation (new code is shared by hash, storage starts at the
@@ -43,11 +44,11 @@
 //!   [`BlockStm::DEFAULT`]'s `min_parallel_gas` (1M gas, a thirtieth of a 2024 block: at most
 //!   47 plain transfers). A parallel run has a fixed cost — allocating the multi-version
 //!   memory and the per-transaction tables, waking the pool's threads (5 to 30 µs on the
-//!   reference VM), the scheduler's and the commit's bookkeeping — of some tens of microseconds, which is what
-//!   sequential execution takes for such a block; the per-transaction bookkeeping then costs
-//!   more than a second core can win back. (The limits are known before anything executes;
-//!   gas is a poor clock for 2016's underpriced state-access transactions, which the rule
-//!   also catches when few.)
+//!   reference VM), the scheduler's and the commit's bookkeeping — of some tens of
+//!   microseconds, which is what sequential execution takes for such a block; the
+//!   per-transaction bookkeeping then costs more than a second core can win back. (The
+//!   limits are known before anything executes; gas is a poor clock for 2016's underpriced
+//!   state-access transactions, which the rule also catches when few.)
 //!
 //! [`BlockStm::ALWAYS_SPECULATIVE`] (`block-stm-speculative`) disables both rules; the test
 //! suites run it beside the default so that the conformance suites, mostly one-transaction

@@ -448,7 +448,7 @@ impl<DB: revm::Database<Error = StateError>> revm::handler::Handler for Deferred
 
 impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
     /// Like [`TxExecutor::execute`], but defers the beneficiary's fee when the transaction does
-    /// not load the beneficiary (see [`DeferredFeeHandler`]): returns `Some(fee)` then, and the
+    /// not load the beneficiary (see `DeferredFeeHandler`): returns `Some(fee)` then, and the
     /// output's changes do not include the beneficiary. With `None`, the fee was credited.
     pub fn execute_deferring_fee(
         &mut self,

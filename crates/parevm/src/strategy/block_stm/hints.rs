@@ -19,12 +19,13 @@
 //!   contract has executed. The ratio keeps popular contracts whose callers rarely conflict (a
 //!   token with many independent transfers) speculative.
 //!
-//! Building the known hints is two lookups per transaction in a map of every sender and
-//! callee: 5.5 to 6.5 ms of a 47,619-transaction block. The calling thread builds them while
-//! the other workers already execute (see [`Hints`]): the builder runs about twenty times
-//! faster than the block executes, so it stays ahead, and the cost is spread over both cores
-//! instead of delaying the start. (Tried: a lossy table keyed by the hash alone lost a hot
-//! contract's hint whenever a sender fell into its bucket; an exact open-addressing table of 36-byte buckets, allocated and filled up front, took 8 ms.)
+//! Building the known hints is two lookups per transaction in a map of every sender and callee:
+//! 5.5 to 6.5 ms of a 47,619-transaction block. The calling thread builds them while the other
+//! workers already execute (see [`Hints`]): the builder runs about twenty times faster than the
+//! block executes, so it stays ahead, and the cost is spread over both cores instead of
+//! delaying the start. (Tried: a lossy table keyed by the hash alone lost a hot contract's hint
+//! whenever a sender fell into its bucket; an exact open-addressing table of 36-byte buckets,
+//! allocated and filled up front, took 8 ms.)
 
 use super::{
     lazy_index::{LazyIndex, Role, Touch},

@@ -1,11 +1,11 @@
 //! Block-STM: optimistic parallel execution with multi-version memory (Aptos Block-STM; Sei v2's
 //! OCC is the same idea without the collaborative scheduler).
 //!
-//! Workers execute transactions speculatively against [`MvMemory`], recording every value they
-//! read; a transaction is *validated* by re-reading those locations and comparing values, and
-//! re-executed (a new *incarnation*) when one changed. The preset block order decides every
-//! conflict: a transaction only ever reads what lower transactions wrote, so once every
-//! transaction's last incarnation validates, each one has read exactly what sequential
+//! Workers execute transactions speculatively against the multi-version memory (`MvMemory`),
+//! recording every value they read; a transaction is *validated* by re-reading those locations and
+//! comparing values, and re-executed (a new *incarnation*) when one changed. The preset block order
+//! decides every conflict: a transaction only ever reads what lower transactions wrote, so once
+//! every transaction's last incarnation validates, each one has read exactly what sequential
 //! execution would have given it, and produced the same result.
 //!
 //! Why values, not versions, are compared: a read is valid when it returns what it returned
@@ -20,15 +20,14 @@
 //! the EVM as sequential execution does. As transactions commit, in block order, fees are
 //! folded into each one's state changes, so the output equals sequential's exactly.
 //!
-//! Plain value transfers (no calldata, to an account without code) go further, on both
-//! sides. The recipient is credited as a delta (only its lack of code is read). The sender is
-//! *lazy* (`lazy_sender_eligible`): the EVM gets a stand-in balance and the transaction's
-//! own nonce instead of the sender's value, so the transfer neither waits for the sender's
-//! previous transaction nor conflicts with it; its cost and new nonce are recorded as a debit,
-//! and the commit (see [`commit`]), in block order, runs revm's own nonce and balance checks on
-//! the sender's real value. One account paying hundreds of others (exchange and mining-pool
-//! payouts, the slowest mainnet blocks before this) thus runs in parallel instead of as a
-//! nonce chain.
+//! Plain value transfers (no calldata, to an account without code) go further, on both sides. The
+//! recipient is credited as a delta (only its lack of code is read). The sender is *lazy*
+//! (`lazy_sender_eligible`): the EVM gets a stand-in balance and the transaction's own nonce
+//! instead of the sender's value, so the transfer neither waits for the sender's previous
+//! transaction nor conflicts with it; its cost and new nonce are recorded as a debit, and the
+//! commit (the `commit` module), in block order, runs revm's own nonce and balance checks on the
+//! sender's real value. One account paying hundreds of others (exchange and mining-pool payouts,
+//! the slowest mainnet blocks before this) thus runs in parallel instead of as a nonce chain.
 //!
 //! Nothing falls back to sequential execution because of what a block contains: SELFDESTRUCT
 //! (a wipe location), contract creation (new code is shared by hash, storage starts at the
@@ -374,15 +373,14 @@ impl Strategy for BlockStm {
     }
 }
 
-/// The last change any transaction made to `address`, which holds the account's complete
-/// info after the transactions (its storage is not needed: the post-block operations only
-/// credit balances). The transactions that changed an account's info are those with an entry
-/// in the final multi-version memory (lazy ones as credits and debits in their records; a change that
-/// left the info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after
-/// it is the info before it), tried from the highest down: a lazy credit that the commit found
-/// to change nothing left no change. The beneficiary's fees are not in the
-/// memory: its last change is found walking back from the block's end, where it is almost
-/// always the last transaction's fee.
+/// The last change any transaction made to `address`, which holds the account's complete info after
+/// the transactions (its storage is not needed: the post-block operations only credit balances).
+/// The transactions that changed an account's info are those with an entry in the final
+/// multi-version memory (lazy ones as credits and debits in their records; a change that left the
+/// info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after it is
+/// the info before it), tried from the highest down: a lazy credit that the commit found to change
+/// nothing left no change. The beneficiary's fees are not in the memory: its last change is found
+/// walking back from the block's end, where it is almost always the last transaction's fee.
 fn last_change<'o>(
     outputs: &'o [TxOutput],
     mv: &MvMemory<'_>,
@@ -657,8 +655,9 @@ fn execute(
 /// beneficiary, whose fees live outside the memory, and accounts created by the transaction
 /// are always written.)
 ///
-/// The reads are scanned when the transaction changed few accounts, indexed when it changed many (a 2016 state-bloat
-/// transaction touches thousands, and scanning its reads once per change was quadratic).
+/// The reads are scanned when the transaction changed few accounts, indexed when it changed many (a
+/// 2016 state-bloat transaction touches thousands, and scanning its reads once per change was
+/// quadratic).
 enum AccountReads<'r> {
     Scan(&'r [(Location, Value)]),
     Indexed(alloy_primitives::map::AddressHashMap<&'r mv_memory::AccountValue>),

@@ -8,9 +8,8 @@
 //! A write is a full value, a *delta* (a lazy transfer's credit to its recipient, or a lazy
 //! sender's debit with its new nonce: applied in block order on top of the highest full value,
 //! so they do not order transactions unless one of them reads the account in full), or an
-//! ESTIMATE: the
-//! mark left by an aborted incarnation, meaning "a value will probably be written here";
-//! reading it suspends the reader until the writer re-executes.
+//! ESTIMATE: the mark left by an aborted incarnation, meaning "a value will probably be
+//! written here"; reading it suspends the reader until the writer re-executes.
 //!
 //! Full values live in the locations' slots (in shards, see [`SlotMap`]); deltas live in the
 //! writing transaction's own record, found through the [`LazyIndex`] (only plain transfers
@@ -19,147 +18,33 @@
 //! fees live in the records too.
 //!
 //! Reads resolve by walking down from `i - 1`: the highest full value below `i` (or the
-//! pre-block state), then the deltas written between it and `i`, in block order. A storage slot resolves against both its own writes and the
-//! latest wipe of its account: whichever is higher wins (the same transaction may wipe and
-//! then write, so a slot write at the same index as a wipe wins).
+//! pre-block state), then the deltas written between it and `i`, in block order. A storage
+//! slot resolves against both its own writes and the latest wipe of its account: whichever is
+//! higher wins (the same transaction may wipe and then write, so a slot write at the same
+//! index as a wipe wins). Most reads never get that far: the lowest-writer tables
+//! ([`writers`]) prove that nothing below `i` wrote the location, and the pre-block value is
+//! read directly.
+//!
+//! Submodules: [`values`] (locations, writes, read values), [`slot`] (one location's sorted
+//! entries), [`writers`] (the lowest-writer tables).
 
 use super::{lazy_index::LazyIndex, scheduler::TxIdx, slot_map::SlotMap};
 use crate::state::{StateError, StateView};
 use alloy_primitives::{Address, U256, map::HashSet};
 use parking_lot::Mutex;
-use revm::primitives::KECCAK_EMPTY;
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
-/// An exact state location. Equality is exact; the hash (below) only spreads locations over
-/// buckets and shards, so a collision costs a comparison, never a wrong answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Location {
-    /// Balance, nonce and code hash of an account (and whether it exists).
-    Account(Address),
-    /// One storage slot.
-    Storage(Address, U256),
-    /// The account's storage was wiped (created or destroyed) by the writer.
-    StorageWipe(Address),
-}
+mod slot;
+mod values;
+mod writers;
 
-fn fold_address(a: &Address) -> u64 {
-    let b = a.as_slice();
-    let head = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-    let mid = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-    let tail = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")) as u64;
-    head ^ mid.rotate_left(21) ^ tail.rotate_left(42)
-}
-
-impl std::hash::Hash for Location {
-    /// One word per location: hashing 53 bytes per read was a measurable share of the
-    /// strategy's overhead.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let word = match self {
-            Location::Account(a) => fold_address(a),
-            Location::Storage(a, k) => {
-                let l = k.as_limbs();
-                fold_address(a).rotate_left(7)
-                    ^ l[0]
-                    ^ l[1].rotate_left(13)
-                    ^ l[2].rotate_left(29)
-                    ^ l[3].rotate_left(47)
-            }
-            Location::StorageWipe(a) => !fold_address(a),
-        };
-        state.write_u64(word);
-    }
-}
-
-pub(crate) use crate::state::changes::AccountValue;
 use crate::state::changes::apply_credit;
-
-/// What a transaction wrote at a location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Write {
-    /// An account's new info.
-    Account(AccountValue),
-    /// A storage slot's new value.
-    Storage(U256),
-    /// The account's storage was wiped.
-    Wipe,
-    /// A balance increment (a touch, when zero) applied after the writer's other effects.
-    Delta(U256),
-    /// A lazy sender's plain transfer: the balance goes down by `amount` (value plus gas) and
-    /// the nonce becomes `nonce`. Code is unchanged.
-    Debit {
-        /// What the transfer cost the sender.
-        amount: U256,
-        /// The sender's nonce afterwards.
-        nonce: u64,
-    },
-}
-
-impl Write {
-    /// True for the commutative entries (credits and lazy debits) that a read folds onto the
-    /// highest full value below it, rather than starting from.
-    fn is_delta(&self) -> bool {
-        matches!(self, Write::Delta(_) | Write::Debit { .. })
-    }
-
-    /// `value` after this delta entry.
-    fn apply_delta(&self, value: AccountValue, state_clear: bool) -> AccountValue {
-        match self {
-            Write::Delta(d) => apply_credit(value, *d, state_clear),
-            Write::Debit { amount, nonce } => {
-                let (balance, _, code) = value.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
-                // Saturating: a speculative read may combine entries that no final order
-                // produces; the commit checks the real balance covers the cost.
-                Some((balance.saturating_sub(*amount), *nonce, code))
-            }
-            _ => value,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Entry {
-    Estimate,
-    Written(Write),
-}
-
-/// The writes of one execution (most transactions write a handful of locations).
-pub(crate) type Writes = SmallVec<[(Location, Write); 6]>;
-
-/// True when the account does not exist or has no code.
-pub(crate) fn codeless(v: &AccountValue) -> bool {
-    v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY)
-}
-
-/// A value read, as recorded for validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Value {
-    /// An account's info.
-    Account(AccountValue),
-    /// A storage slot's value.
-    Storage(U256),
-    /// Only that the account has no code (the recipient of a lazy plain transfer, whose
-    /// balance the transaction never observes).
-    Codeless,
-}
-
-impl Value {
-    /// Whether re-reading gave a value the recorded read accepts.
-    pub(crate) fn accepts(&self, now: &Value) -> bool {
-        match (self, now) {
-            (Value::Codeless, Value::Account(v)) => codeless(v),
-            (seen, now) => seen == now,
-        }
-    }
-}
-
-/// The outcome of a read.
-pub(crate) enum ReadResult {
-    /// The value as of just before the reader.
-    Value(Value),
-    /// An ESTIMATE of this transaction is in the way.
-    Blocked(TxIdx),
-}
+use slot::{Entry, Slot};
+pub(crate) use values::{
+    AccountValue, LazyWrites, Location, ReadResult, Value, Write, Writes, codeless,
+};
+use writers::LowestWriters;
 
 /// Shards (separately locked maps, see [`SlotMap`]) for a block of `n` transactions: a power
 /// of two, up to 256 (contention on a shard lock is rare from there on), about one per eight
@@ -169,110 +54,6 @@ pub(crate) enum ReadResult {
 fn shard_count(n: usize) -> usize {
     (n * 3 / 8).next_power_of_two().clamp(4, 256)
 }
-
-/// A transaction index as stored in the lowest-writer table. Blocks have far fewer than
-/// `u32::MAX` transactions (the strategy refuses larger ones).
-fn tx_u32(i: TxIdx) -> u32 {
-    debug_assert!(i < u32::MAX as usize);
-    i as u32
-}
-
-/// Buckets of the lowest-writer table for a block of `n` transactions: a power of two, about
-/// eight per transaction (a few written locations each), at least 256.
-fn writer_buckets(n: usize) -> usize {
-    (n * 8).next_power_of_two().max(256)
-}
-
-/// Everything known about one location: the pre-block value once read (so validation and
-/// later readers never go back to a possibly slow store), and the writes by transaction index,
-/// sorted (transactions mostly finish in order, so inserts are mostly appends).
-///
-/// The indices live apart from the entries: reads binary-search them, and on a location that
-/// hundreds of transactions write (a hot slot) searching 88-byte entries touched a cache line
-/// per step; four-byte indices keep the whole search in a few. Slots hold full values, wipes
-/// and ESTIMATEs only (lazy deltas live in the writers' records).
-#[derive(Default)]
-struct Slot {
-    /// The pre-block value, once read, for slow stores only: boxed, since with the state in
-    /// memory it is never set and 80 inline bytes would only widen every slot.
-    base: Option<Box<Value>>,
-    /// The transactions with an entry, ascending.
-    txs: SmallVec<[u32; 2]>,
-    /// Their entries, in the same order. Most locations are written once: the first lives
-    /// inline.
-    entries: SmallVec<[Entry; 1]>,
-}
-
-/// How many items of `sorted` (ascending by `key`) are below `i`. Checks the last item first:
-/// readers mostly come after every writer of what they read and transactions finish mostly in
-/// order, so on a location written by thousands of transactions (a nonce chain's sender, a hot
-/// account) the answer is usually "all of them", without a binary search over cold memory.
-fn count_below<T>(sorted: &[T], i: TxIdx, key: impl Fn(&T) -> TxIdx) -> usize {
-    match sorted.last() {
-        None => 0,
-        Some(last) if key(last) < i => sorted.len(),
-        _ => sorted.partition_point(|t| key(t) < i),
-    }
-}
-
-/// `binary_search` on `sorted` for `i`, checking the last item first (inserts are mostly
-/// appends, see [`count_below`]).
-fn search<T>(sorted: &[T], i: TxIdx, key: impl Fn(&T) -> TxIdx) -> Result<usize, usize> {
-    match sorted.last().map(&key) {
-        None => Err(0),
-        Some(last) if last < i => Err(sorted.len()),
-        Some(last) if last == i => Ok(sorted.len() - 1),
-        _ => sorted.binary_search_by_key(&i, key),
-    }
-}
-
-impl Slot {
-    /// How many entries are below `i`.
-    fn count_below(&self, i: TxIdx) -> usize {
-        count_below(&self.txs, i, |j| *j as TxIdx)
-    }
-
-    /// Entries below `i`, highest first.
-    fn below(&self, i: TxIdx) -> impl Iterator<Item = (TxIdx, &Entry)> {
-        let end = self.count_below(i);
-        self.txs[..end]
-            .iter()
-            .zip(&self.entries[..end])
-            .rev()
-            .map(|(j, e)| (*j as TxIdx, e))
-    }
-
-    fn insert(&mut self, i: TxIdx, e: Entry) {
-        debug_assert!(
-            !matches!(&e, Entry::Written(w) if w.is_delta()),
-            "deltas live in the writers' records"
-        );
-        match search(&self.txs, i, |j| *j as TxIdx) {
-            Ok(pos) => self.entries[pos] = e,
-            Err(pos) => {
-                self.txs.insert(pos, tx_u32(i));
-                self.entries.insert(pos, e);
-            }
-        }
-    }
-
-    fn remove(&mut self, i: TxIdx) {
-        if let Ok(pos) = search(&self.txs, i, |j| *j as TxIdx) {
-            self.txs.remove(pos);
-            self.entries.remove(pos);
-        }
-    }
-
-    /// The transaction of the highest entry below `i`.
-    fn latest_tx_below(&self, i: TxIdx) -> Option<TxIdx> {
-        let k = self.count_below(i);
-        self.txs.get(k.checked_sub(1)?).map(|j| *j as TxIdx)
-    }
-}
-
-/// A lazy transfer's deltas: its recipient's credit and its sender's debit ([`Write::Delta`],
-/// [`Write::Debit`]).
-pub(crate) type LazyWrites = SmallVec<[(Address, Write); 2]>;
 
 /// The multi-version memory of one block.
 pub(crate) struct MvMemory<'a> {
@@ -298,34 +79,8 @@ pub(crate) struct MvMemory<'a> {
     /// Set (before the deltas are recorded) once any transaction records a lazy delta. While
     /// unset, full reads skip the lazy-write index, for the same reason as `any_wipe`.
     any_lazy: std::sync::atomic::AtomicBool,
-    /// Two tables interleaved bucket by bucket (a write of an account marks both, and a
-    /// codeless check may consult both: one cache line for the two).
-    ///
-    /// `writers[b][0]`, the lowest-writer table: bucket `(hash >> 8) & mask` holds the lowest transaction index
-    /// that any incarnation ever wrote a location hashing there (`u32::MAX`: none). It is
-    /// lowered (`fetch_min`) before the write is recorded and never raised, not even when a
-    /// re-execution stops writing the location.
-    ///
-    /// So a bucket value `>= i` proves that no transaction below `i` ever wrote the location:
-    /// transaction `i` reads the pre-block value, and did so at every earlier moment too. Reads
-    /// then skip the shard lookup (unless pre-block values are cached there, for slow stores);
-    /// validation accepts such a read without re-reading it (the pre-block state does not
-    /// change); the commit knows a lazy transfer's recipient was not written below its credit.
-    /// In a block of independent transactions most reads are of locations nobody below wrote,
-    /// even when the reader itself writes them (a sender's account, its token balance), so most
-    /// validations end here. A smaller bucket value only means "look it up" (collisions cost a
-    /// lookup, never a wrong answer). The beneficiary's account is never decided here (its fees
-    /// live in `tx_writes`).
-    ///
-    /// `writers[b][1]`: the same for full writes of accounts only ([`Write::Account`]; not credits, debits or
-    /// ESTIMATEs). A bucket value `>= i` proves no transaction below `i` ever wrote the
-    /// account in full, so its code is the pre-block code: a read that only needs to know the
-    /// account has no code (a lazy transfer's sender or recipient) is answered from the
-    /// pre-block state without the shard lock, and validated without a lookup. That is what
-    /// keeps one sender's chain of transfers, or many credits to one recipient, from meeting
-    /// at one shard lock twice per transaction.
-    writers: Box<[[std::sync::atomic::AtomicU32; 2]]>,
-    writer_mask: u64,
+    /// Which locations no transaction below a given one ever wrote (see [`writers`]).
+    writers: LowestWriters,
 }
 
 /// What one transaction's latest incarnation wrote.
@@ -380,15 +135,7 @@ impl<'a> MvMemory<'a> {
             beneficiary,
             any_wipe: Default::default(),
             any_lazy: Default::default(),
-            writers: (0..writer_buckets(n))
-                .map(|_| {
-                    [
-                        std::sync::atomic::AtomicU32::new(u32::MAX),
-                        std::sync::atomic::AtomicU32::new(u32::MAX),
-                    ]
-                })
-                .collect(),
-            writer_mask: writer_buckets(n) as u64 - 1,
+            writers: LowestWriters::new(n),
         }
     }
 
@@ -411,42 +158,16 @@ impl<'a> MvMemory<'a> {
         &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
 
-    fn writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
-        &self.writers[((h >> 8) & self.writer_mask) as usize][0]
-    }
-
-    fn full_writer_bucket(&self, h: u64) -> &std::sync::atomic::AtomicU32 {
-        &self.writers[((h >> 8) & self.writer_mask) as usize][1]
-    }
-
     /// Notes that transaction `i` writes `w` at the location hashing to `h`.
     fn mark_written(&self, h: u64, i: TxIdx, w: &Write) {
-        let i = tx_u32(i);
-        let lower = |bucket: &std::sync::atomic::AtomicU32| {
-            if bucket.load(std::sync::atomic::Ordering::Relaxed) > i {
-                bucket.fetch_min(i, std::sync::atomic::Ordering::SeqCst);
-            }
-        };
-        if matches!(w, Write::Account(_)) {
-            lower(self.full_writer_bucket(h));
-        }
-        lower(self.writer_bucket(h));
+        self.writers.mark(h, i, matches!(w, Write::Account(_)));
     }
 
     /// True when no transaction below `i` ever wrote `address`'s account in full: its code,
     /// for `i`, is the pre-block code, whatever credits and debits came below.
     pub(crate) fn never_fully_written_below(&self, address: Address, i: TxIdx) -> bool {
-        let h = self.hash(&Location::Account(address));
-        self.full_writer_bucket(h)
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= tx_u32(i)
-    }
-
-    /// False when no transaction below `i` ever wrote the location hashing to `h`.
-    fn maybe_written_below(&self, h: u64, i: TxIdx) -> bool {
-        self.writer_bucket(h)
-            .load(std::sync::atomic::Ordering::SeqCst)
-            < tx_u32(i)
+        self.writers
+            .never_fully_written_below(self.hash(&Location::Account(address)), i)
     }
 
     /// True when no transaction below `i` ever wrote `loc` (nor, for a slot, wiped its
@@ -459,13 +180,19 @@ impl<'a> MvMemory<'a> {
     /// [`MvMemory::never_written_below`] for a location whose hash `h` the caller has already.
     fn never_written_below_hashed(&self, loc: &Location, h: u64, i: TxIdx) -> bool {
         match loc {
-            Location::Account(a) => *a != self.beneficiary && !self.maybe_written_below(h, i),
-            Location::Storage(a, _) => {
-                !self.maybe_written_below(h, i)
-                    && (!self.any_wipe.load(std::sync::atomic::Ordering::SeqCst)
-                        || !self.maybe_written_below(self.hash(&Location::StorageWipe(*a)), i))
+            // (The beneficiary's account is never decided by the table: its fees live in
+            // `tx_writes`.)
+            Location::Account(a) => {
+                *a != self.beneficiary && !self.writers.maybe_written_below(h, i)
             }
-            Location::StorageWipe(_) => !self.maybe_written_below(h, i),
+            Location::Storage(a, _) => {
+                !self.writers.maybe_written_below(h, i)
+                    && (!self.any_wipe.load(std::sync::atomic::Ordering::SeqCst)
+                        || !self
+                            .writers
+                            .maybe_written_below(self.hash(&Location::StorageWipe(*a)), i))
+            }
+            Location::StorageWipe(_) => !self.writers.maybe_written_below(h, i),
         }
     }
 
@@ -652,7 +379,7 @@ impl<'a> MvMemory<'a> {
             .shard_by_hash(h)
             .lock()
             .get(&loc, h)
-            .map(|slot| slot.txs.iter().map(|j| *j as TxIdx).collect())
+            .map(|slot| slot.writers().collect())
             .unwrap_or_default();
         for t in self.lazy.all_touches(address)? {
             if self.lazy_write(t.tx, address).is_some() {
@@ -707,11 +434,7 @@ impl<'a> MvMemory<'a> {
         let h = self.hash(&loc);
         if !self.cache_reads
             && (self.never_written_below_hashed(&loc, h, i)
-                || code_only
-                    && self
-                        .full_writer_bucket(h)
-                        .load(std::sync::atomic::Ordering::SeqCst)
-                        >= tx_u32(i))
+                || code_only && self.writers.never_fully_written_below(h, i))
         {
             // Nothing below wrote it, or (only its code is asked for) nothing below wrote it
             // in full: deltas are not summed for such a read, so it is the pre-block value.
@@ -852,6 +575,7 @@ mod tests {
     use super::*;
     use crate::state::InMemoryState;
     use alloy_primitives::address;
+    use revm::primitives::KECCAK_EMPTY;
 
     /// A block of `n` plain transfers between distinct accounts, those at `paying` to `to`.
     fn transfers_to(to: Address, n: usize, paying: &[usize]) -> crate::block::Block {

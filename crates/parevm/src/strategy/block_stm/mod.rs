@@ -590,10 +590,10 @@ fn execute(
         }
         let mut lazy_writes = mv_memory::LazyWrites::new();
         if let Some((to, value, _)) = lazy_credit {
-            lazy_writes.push((to, Write::Delta(value)));
+            lazy_writes.push((to, mv_memory::Delta::Credit(value)));
         }
         if let Some((from, amount, nonce, _)) = lazy_debit {
-            lazy_writes.push((from, Write::Debit { amount, nonce }));
+            lazy_writes.push((from, mv_memory::Delta::Debit { amount, nonce }));
         }
         let mut beneficiary_written = false;
         if let Ok((out, _)) = &result {

@@ -42,7 +42,7 @@ mod writers;
 use crate::state::changes::apply_credit;
 use slot::{Entry, Slot};
 pub(crate) use values::{
-    AccountValue, LazyWrites, Location, ReadResult, Value, Write, Writes, codeless,
+    AccountValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes, codeless,
 };
 use writers::LowestWriters;
 
@@ -86,8 +86,9 @@ pub(crate) struct MvMemory<'a> {
 /// What one transaction's latest incarnation wrote.
 #[derive(Default)]
 struct TxWrites {
-    /// The locations.
-    locations: SmallVec<[Location; 4]>,
+    /// The locations (a `Vec`: a lazy transfer writes none, and 232 inline bytes in every
+    /// transaction's record cost more in memory traffic than the allocation saved).
+    locations: Vec<Location>,
     /// Its lazy deltas, by account (not in the accounts' slots: see [`LazyIndex`]).
     lazy: LazyWrites,
     /// Its incarnation was aborted: `lazy` names the accounts it probably writes again, and a
@@ -221,8 +222,9 @@ impl<'a> MvMemory<'a> {
             self.any_lazy
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        for (address, w) in &lazy {
-            self.mark_written(self.hash(&Location::Account(*address)), i, w);
+        for (address, _) in &lazy {
+            self.writers
+                .mark(self.hash(&Location::Account(*address)), i, false);
         }
         tx.lazy = lazy;
         tx.lazy_estimate = false;
@@ -345,7 +347,7 @@ impl<'a> MvMemory<'a> {
         address: Address,
         i: TxIdx,
         full_at: Option<TxIdx>,
-    ) -> Result<Result<SmallVec<[Write; 4]>, TxIdx>, StateError> {
+    ) -> Result<Result<SmallVec<[Delta; 4]>, TxIdx>, StateError> {
         let mut deltas = SmallVec::new();
         for t in self.lazy.touches_below(address, i)? {
             if full_at.is_some_and(|f| t.tx <= f) {
@@ -362,10 +364,10 @@ impl<'a> MvMemory<'a> {
 
     /// Transaction `j`'s lazy delta to `address`, if its latest incarnation wrote one, and
     /// whether that incarnation was aborted (the delta is an ESTIMATE).
-    fn lazy_write(&self, j: TxIdx, address: Address) -> Option<(Write, bool)> {
+    fn lazy_write(&self, j: TxIdx, address: Address) -> Option<(Delta, bool)> {
         let w = self.tx_writes[j].lock();
         let (_, d) = w.lazy.iter().find(|(a, _)| *a == address)?;
-        Some((d.clone(), w.lazy_estimate))
+        Some((*d, w.lazy_estimate))
     }
 
     /// Every transaction that wrote `address`'s account (full values in its slot, credits and
@@ -474,7 +476,7 @@ impl<'a> MvMemory<'a> {
             match self.lazy_deltas_below(address, i, full_at)? {
                 Ok(deltas) => {
                     for d in deltas.iter().rev() {
-                        value = d.apply_delta(value, self.state_clear);
+                        value = d.apply(value, self.state_clear);
                     }
                 }
                 Err(j) => return Ok(ReadResult::Blocked(j)),
@@ -617,13 +619,13 @@ mod tests {
         mv.record(
             1,
             smallvec::smallvec![],
-            smallvec::smallvec![(a, Write::Delta(U256::from(3)))],
+            smallvec::smallvec![(a, Delta::Credit(U256::from(3)))],
             None,
         );
         mv.record(
             2,
             smallvec::smallvec![],
-            smallvec::smallvec![(a, Write::Delta(U256::from(4)))],
+            smallvec::smallvec![(a, Delta::Credit(U256::from(4)))],
             None,
         );
         assert_eq!(
@@ -649,7 +651,7 @@ mod tests {
         assert!(!mv.record(
             1,
             smallvec::smallvec![],
-            smallvec::smallvec![(a, Write::Delta(U256::from(3)))],
+            smallvec::smallvec![(a, Delta::Credit(U256::from(3)))],
             None,
         ));
         assert_eq!(

@@ -78,10 +78,6 @@ impl Slot {
     }
 
     pub(super) fn insert(&mut self, i: TxIdx, e: Entry) {
-        debug_assert!(
-            !matches!(&e, Entry::Written(w) if w.is_delta()),
-            "deltas live in the writers' records"
-        );
         match search(&self.txs, i, |j| *j as TxIdx) {
             Ok(pos) => self.entries[pos] = e,
             Err(pos) => {

@@ -49,7 +49,7 @@ impl std::hash::Hash for Location {
     }
 }
 
-/// What a transaction wrote at a location.
+/// What a transaction wrote at a location: a full value, kept in the location's slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Write {
     /// An account's new info.
@@ -58,8 +58,15 @@ pub(crate) enum Write {
     Storage(U256),
     /// The account's storage was wiped.
     Wipe,
+}
+
+/// A lazy transfer's commutative write to an account, which a read folds onto the highest
+/// full value below it instead of starting from (kept in the writer's record, not in a slot;
+/// 48 bytes against a [`Write`]'s 80, as every transaction's record holds room for two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delta {
     /// A balance increment (a touch, when zero) applied after the writer's other effects.
-    Delta(U256),
+    Credit(U256),
     /// A lazy sender's plain transfer: the balance goes down by `amount` (value plus gas) and
     /// the nonce becomes `nonce`. Code is unchanged.
     Debit {
@@ -70,24 +77,17 @@ pub(crate) enum Write {
     },
 }
 
-impl Write {
-    /// True for the commutative entries (credits and lazy debits) that a read folds onto the
-    /// highest full value below it, rather than starting from.
-    pub(super) fn is_delta(&self) -> bool {
-        matches!(self, Write::Delta(_) | Write::Debit { .. })
-    }
-
-    /// `value` after this delta entry.
-    pub(super) fn apply_delta(&self, value: AccountValue, state_clear: bool) -> AccountValue {
+impl Delta {
+    /// `value` after this delta.
+    pub(super) fn apply(&self, value: AccountValue, state_clear: bool) -> AccountValue {
         match self {
-            Write::Delta(d) => apply_credit(value, *d, state_clear),
-            Write::Debit { amount, nonce } => {
+            Delta::Credit(d) => apply_credit(value, *d, state_clear),
+            Delta::Debit { amount, nonce } => {
                 let (balance, _, code) = value.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
                 // Saturating: a speculative read may combine entries that no final order
                 // produces; the commit checks the real balance covers the cost.
                 Some((balance.saturating_sub(*amount), *nonce, code))
             }
-            _ => value,
         }
     }
 }
@@ -130,6 +130,5 @@ pub(crate) enum ReadResult {
     Blocked(TxIdx),
 }
 
-/// A lazy transfer's deltas: its recipient's credit and its sender's debit ([`Write::Delta`],
-/// [`Write::Debit`]).
-pub(crate) type LazyWrites = SmallVec<[(Address, Write); 2]>;
+/// A lazy transfer's deltas: its recipient's credit and its sender's debit.
+pub(crate) type LazyWrites = SmallVec<[(Address, Delta); 2]>;

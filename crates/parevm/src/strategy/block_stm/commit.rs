@@ -142,7 +142,10 @@ impl Committer {
         self.blob_gas += out.blob_gas_used;
         out.receipt.cumulative_gas_used = self.gas;
         // The lazy accounts' entries, left by execution with stand-in values, are replaced.
-        if let Some((sender, cost, nonce, seen)) = *lazy_debit {
+        let tx = &block.transactions[i];
+        if let Some(super::LazyDebit { cost, nonce, seen }) = *lazy_debit {
+            let sender = tx.env.caller;
+            let seen = seen.value();
             // Its value before `i` is the pre-block value when nothing below ever wrote it:
             // the value execution saw.
             let uncontested = mv.never_written_below(&Location::Account(sender), i);
@@ -161,8 +164,14 @@ impl Committer {
             }
             out.changes.insert(sender, account_change(after));
         }
-        if let Some((to, value, seen)) = *lazy_credit {
-            // (Never the beneficiary: see `lazy_recipient`.)
+        if let Some(seen) = *lazy_credit {
+            // (A call: see `lazy_recipient`, which also rules out the beneficiary.)
+            let revm::primitives::TxKind::Call(to) = tx.env.kind else {
+                return Err(ExecError::Evm(format!(
+                    "block-stm: transaction {i} creates a contract but was credited lazily"
+                )));
+            };
+            let (value, seen) = (tx.env.value, seen.value());
             let before = if mv.never_written_below(&Location::Account(to), i) {
                 seen
             } else {

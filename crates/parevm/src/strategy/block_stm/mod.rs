@@ -129,23 +129,28 @@ impl Default for BlockStm {
 struct TxResult {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<(Location, Value)>,
-    /// A lazy plain transfer: the recipient, the amount credited to it, and the recipient's
-    /// value the EVM saw (its real value before the credit when no lower transaction ever
-    /// wrote it; otherwise the commit reads that).
-    lazy_credit: Option<(alloy_primitives::Address, U256, mv_memory::AccountValue)>,
-    /// A lazy sender: the sender, what the transfer cost it, its nonce afterwards, and the
-    /// sender's value execution read to establish it has no code (its real value before the
-    /// transfer when no lower transaction ever wrote it; otherwise the commit reads that).
-    lazy_debit: Option<(
-        alloy_primitives::Address,
-        U256,
-        u64,
-        mv_memory::AccountValue,
-    )>,
+    /// A lazy plain transfer: the recipient's value the EVM saw (its real value before the
+    /// credit when no lower transaction ever wrote it; otherwise the commit reads that). The
+    /// recipient and the amount credited are the transaction's own.
+    lazy_credit: Option<mv_memory::CodelessValue>,
+    /// A lazy sender (the transaction's caller): see [`LazyDebit`].
+    lazy_debit: Option<LazyDebit>,
     /// Whether the output's changes hold the beneficiary's info as the EVM left it (not as a
     /// lazy sender's stand-in): noted here, so that the commit need not search every
     /// transaction's changes for it.
     beneficiary_written: bool,
+}
+
+/// What a lazy sender's plain transfer did to it (see [`lazy_sender_eligible`]).
+#[derive(Clone, Copy)]
+struct LazyDebit {
+    /// What the transfer cost the sender (value plus gas).
+    cost: U256,
+    /// The sender's nonce afterwards.
+    nonce: u64,
+    /// The sender's value execution read to establish it has no code (its real value before
+    /// the transfer when no lower transaction ever wrote it; otherwise the commit reads that).
+    seen: mv_memory::CodelessValue,
 }
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
@@ -559,7 +564,13 @@ fn execute(
             }
             // Its entry in the changes stays (the commit overwrites it with the credited value):
             // replacing a value in place is cheaper than removing and re-inserting the key.
-            lazy_credit = Some((to, tx.env.value, view.lazy_seen));
+            // (Always codeless: `lazy_used` means the recipient was read as such.)
+            let Some(seen) = mv_memory::CodelessValue::of(view.lazy_seen) else {
+                lazy = None;
+                lazy_sender = false;
+                continue;
+            };
+            lazy_credit = Some((to, seen));
         }
         let mut lazy_debit = None;
         if view.lazy_sender_served
@@ -570,7 +581,8 @@ fn execute(
             lazy_debit = match out.changes.get(&caller).and_then(|c| c.info) {
                 Some((balance, nonce, _)) if lazy_credit.is_some() => view::LAZY_SENDER_BALANCE
                     .checked_sub(balance)
-                    .map(|amount| (caller, amount, nonce, view.lazy_sender_seen)),
+                    .zip(mv_memory::CodelessValue::of(view.lazy_sender_seen))
+                    .map(|(cost, seen)| LazyDebit { cost, nonce, seen }),
                 _ => None,
             };
             if lazy_debit.is_none() {
@@ -589,18 +601,22 @@ fn execute(
             writes.reserve_exact(locations);
         }
         let mut lazy_writes = mv_memory::LazyWrites::new();
-        if let Some((to, value, _)) = lazy_credit {
-            lazy_writes.push((to, mv_memory::Delta::Credit(value)));
+        if let Some((to, _)) = lazy_credit {
+            lazy_writes.push((to, mv_memory::Delta::Credit(tx.env.value)));
         }
-        if let Some((from, amount, nonce, _)) = lazy_debit {
-            lazy_writes.push((from, mv_memory::Delta::Debit { amount, nonce }));
+        if let Some(LazyDebit { cost, nonce, .. }) = lazy_debit {
+            let debit = mv_memory::Delta::Debit {
+                amount: cost,
+                nonce,
+            };
+            lazy_writes.push((tx.env.caller, debit));
         }
         let mut beneficiary_written = false;
         if let Ok((out, _)) = &result {
             // Lazy accounts' entries hold stand-in values until the commit: their writes are the
             // credit and the debit above.
-            let lazy_from = lazy_debit.map(|d| d.0);
-            let lazy_to = lazy_credit.map(|c| c.0);
+            let lazy_from = lazy_debit.map(|_| tx.env.caller);
+            let lazy_to = lazy_credit.map(|(to, _)| to);
             let read_infos = AccountReads::new(&reads, out.changes.len());
             for (address, change) in &out.changes {
                 if Some(*address) == lazy_from || Some(*address) == lazy_to {
@@ -633,7 +649,7 @@ fn execute(
         *shared.results[i].lock() = Some(TxResult {
             result,
             reads,
-            lazy_credit,
+            lazy_credit: lazy_credit.map(|(_, seen)| seen),
             lazy_debit,
             beneficiary_written,
         });

@@ -42,7 +42,8 @@ mod writers;
 use crate::state::changes::apply_credit;
 use slot::{Entry, Slot};
 pub(crate) use values::{
-    AccountValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes, codeless,
+    AccountValue, CodelessValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes,
+    codeless,
 };
 use writers::LowestWriters;
 

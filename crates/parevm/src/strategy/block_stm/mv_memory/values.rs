@@ -100,6 +100,31 @@ pub(crate) fn codeless(v: &AccountValue) -> bool {
     v.is_none_or(|(_, _, h)| h == KECCAK_EMPTY)
 }
 
+/// The value of an account known to have no code (a lazy transfer's sender or recipient as
+/// execution saw it): an [`AccountValue`] without its code hash, which is the empty code's
+/// (48 bytes, not 80: every transaction's result has room for two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodelessValue(Option<(U256, u64)>);
+
+impl CodelessValue {
+    /// `v`, if it has no code.
+    pub(crate) fn of(v: AccountValue) -> Option<Self> {
+        match v {
+            None => Some(CodelessValue(None)),
+            Some((balance, nonce, code)) if code == KECCAK_EMPTY => {
+                Some(CodelessValue(Some((balance, nonce))))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The account's full value.
+    pub(crate) fn value(self) -> AccountValue {
+        self.0
+            .map(|(balance, nonce)| (balance, nonce, KECCAK_EMPTY))
+    }
+}
+
 /// A value read, as recorded for validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {

@@ -75,7 +75,9 @@
 //!   worker then stops.
 //!
 //! Each transaction's status, incarnation and waves live under one mutex; its dependents
-//! (suspended transactions waiting for it) under another. The lock order is dependents, then
+//! (suspended transactions waiting for it) under another, with a flag under the first saying
+//! whether the list may be non-empty, so that finishing a transaction nobody waits for (almost
+//! all of them) takes one lock, not two. The lock order is dependents, then
 //! status.
 
 use crossbeam_utils::CachePadded;
@@ -127,6 +129,10 @@ struct TxStatus {
     required_wave: Wave,
     /// The highest wave started by moving the validation index down to this transaction.
     triggered_wave: Wave,
+    /// A transaction was added to the dependents since they were last taken (set by
+    /// `add_dependency` under this lock while it holds the dependents' lock; cleared by
+    /// `finish_execution` under this lock before it takes them).
+    has_dependents: bool,
 }
 
 impl TxStatus {
@@ -177,6 +183,7 @@ impl Scheduler {
                         validated: None,
                         required_wave: 0,
                         triggered_wave: 0,
+                        has_dependents: false,
                     })
                 })
                 .collect(),
@@ -336,8 +343,12 @@ impl Scheduler {
     /// Returns false if `blocking` already executed: the caller re-executes `i` at once.
     pub(crate) fn add_dependency(&self, i: TxIdx, blocking: TxIdx) -> bool {
         let mut deps = self.dependents[blocking].lock();
-        if self.status[blocking].lock().executed() {
-            return false;
+        {
+            let mut b = self.status[blocking].lock();
+            if b.executed() {
+                return false;
+            }
+            b.has_dependents = true;
         }
         self.status[i].lock().status = Status::Aborting;
         deps.push(i);
@@ -349,6 +360,13 @@ impl Scheduler {
         let mut s = self.status[i].lock();
         s.incarnation += 1;
         s.status = Status::ReadyToExecute;
+    }
+
+    /// [`Scheduler::try_incarnate`] for a test that drives a re-execution by hand.
+    #[cfg(test)]
+    fn try_incarnate_for_test(&self, i: TxIdx) -> Option<Task> {
+        self.num_active_tasks.fetch_add(1, SeqCst);
+        self.try_incarnate(i)
     }
 
     /// The lowest transaction not committed yet (`n` once all are).
@@ -388,11 +406,12 @@ impl Scheduler {
     ) -> Option<Task> {
         // (Under the status lock from `Executed` to recording the wave it starts, if any: the
         // committer must not see the one without the other.)
-        let validate_now = {
+        let (validate_now, has_dependents) = {
             let mut s = self.status[i].lock();
             s.status = Status::Executed;
+            let has_dependents = std::mem::take(&mut s.has_dependents);
             let (v, wave) = unpack(self.validation_idx.load(SeqCst));
-            if v <= i {
+            let validate_now = if v <= i {
                 None // the validation index will reach it
             } else if wrote_new_location {
                 if let Some(wave) = self.decrease_validation_idx(i) {
@@ -402,12 +421,19 @@ impl Scheduler {
             } else {
                 s.required_wave = wave;
                 Some(wave)
-            }
+            };
+            (validate_now, has_dependents)
         };
         if !self.ever_executed[i].swap(true, SeqCst) {
             self.advance_executed_prefix();
         }
-        let mut deps = std::mem::take(&mut *self.dependents[i].lock());
+        // (Without the flag, nobody was added since the last take, and nobody can be now: a
+        // dependency is added only while `i` is not executed.)
+        let mut deps = if has_dependents {
+            std::mem::take(&mut *self.dependents[i].lock())
+        } else {
+            Vec::new()
+        };
         deps.sort_unstable();
         if let Some((&first, rest)) = deps.split_first() {
             for &d in rest {
@@ -515,6 +541,39 @@ mod tests {
         }
         assert_eq!(executed, vec![(1, 1)]);
         assert_eq!(validated, vec![(0, 0), (1, 1)]);
+    }
+
+    /// Dependents are resumed by the incarnation they waited for, every time: none is lost
+    /// when a transaction that had dependents before finishes again with new ones, and none
+    /// can be added once it has executed.
+    #[test]
+    fn dependents_of_each_incarnation_are_resumed() {
+        let s = Scheduler::new(3);
+        assert_eq!(s.next_task(), Some(Task::Execute(0, 0)));
+        assert_eq!(s.next_task(), Some(Task::Execute(1, 0)));
+        assert!(s.add_dependency(1, 0));
+        assert_eq!(s.finish_execution(0, 0, true), Some(Task::Execute(1, 1)));
+        assert!(
+            !s.add_dependency(1, 0),
+            "0 has executed: 1 runs again at once"
+        );
+        // 0 is aborted and re-incarnated; 2 now waits for its incarnation 1.
+        assert!(s.try_validation_abort(0, 0));
+        s.set_ready_status(0);
+        assert_eq!(s.try_incarnate_for_test(0), Some(Task::Execute(0, 1)));
+        // (The validation index, at 0, hands out nothing while 0 executes.)
+        let next = (0..4).find_map(|_| s.next_task());
+        assert_eq!(next, Some(Task::Execute(2, 0)));
+        assert!(s.add_dependency(2, 0));
+        assert_eq!(s.finish_execution(0, 1, false), Some(Task::Execute(2, 1)));
+        // A third finish with nobody waiting hands back no execution.
+        assert!(s.try_validation_abort(0, 1));
+        s.set_ready_status(0);
+        assert_eq!(s.try_incarnate_for_test(0), Some(Task::Execute(0, 2)));
+        assert!(!matches!(
+            s.finish_execution(0, 2, false),
+            Some(Task::Execute(..))
+        ));
     }
 
     /// A failed validation aborts, re-executes as the next incarnation and re-validates.

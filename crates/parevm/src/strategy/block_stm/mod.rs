@@ -76,7 +76,10 @@ use parking_lot::Mutex;
 use pool::pool;
 use revm::primitives::hardfork::SpecId;
 use scheduler::{Incarnation, Scheduler, Task, TxIdx, Wave};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use view::{NewCode, TxView};
 
 /// Block-STM with deferred beneficiary fees and lazy transfers.
@@ -196,6 +199,11 @@ fn lazy_sender_eligible(tx: &crate::block::Transaction) -> bool {
             .is_ok_and(|v| v < view::LAZY_SENDER_BALANCE >> 4)
 }
 
+/// How long (in spin-loop hints, each some tens of cycles) the calling thread waits awake
+/// for the pool's workers at the end of a block before letting the pool's scope put it to
+/// sleep.
+const END_SPINS: u32 = 256;
+
 /// Statistics of the whole run, summed from each worker's [`Local`] counts when it stops.
 #[derive(Default)]
 struct Counters {
@@ -239,6 +247,9 @@ struct Shared<'a, 'b> {
     panic: Mutex<Option<String>>,
     /// The rolling commit, held by one worker at a time.
     commit: Mutex<commit::Committer>,
+    /// Pool workers that have not returned from [`worker`] yet (see `execute_transactions`
+    /// for why the calling thread waits on this rather than on the pool's scope alone).
+    helpers_running: AtomicUsize,
 }
 
 impl Strategy for BlockStm {
@@ -310,6 +321,7 @@ impl Strategy for BlockStm {
             counters: Counters::default(),
             panic: Mutex::new(None),
             commit: Mutex::new(committer),
+            helpers_running: AtomicUsize::new(threads - 1),
         };
         // The calling thread is one of the workers; the others come from a persistent pool.
         // It first works out the scheduling hints, while the others already execute (a
@@ -335,9 +347,27 @@ impl Strategy for BlockStm {
         } else {
             pool(threads - 1).in_place_scope(|s| {
                 for _ in 1..threads {
-                    s.spawn(|_| worker(&shared));
+                    s.spawn(|_| {
+                        worker(&shared);
+                        shared.helpers_running.fetch_sub(1, Release);
+                    });
                 }
                 build_and_work();
+                // The end of the scope puts this thread to sleep until the pool's workers have
+                // signalled that their jobs returned, and on the reference VM waking it up
+                // again took 20 to 30 µs: a tenth of a small block. The workers see the block
+                // done at about the same moment as this thread, so it commits what is left and
+                // waits a few microseconds for them awake; the scope then usually finds them
+                // gone and returns at once. (Only a few: spinning longer, while a worker had
+                // not even started — its thread still waking — took its virtual CPU's time
+                // away on the reference VM and made small blocks ten times slower.)
+                shared.commit.lock().commit_ready(&shared);
+                for _ in 0..END_SPINS {
+                    if shared.helpers_running.load(Acquire) == 0 {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
             });
         }
         if let Some(message) = shared.panic.lock().take() {

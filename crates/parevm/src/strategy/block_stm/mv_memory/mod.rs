@@ -48,12 +48,13 @@ pub(crate) use values::{
 use writers::LowestWriters;
 
 /// Shards (separately locked maps, see [`SlotMap`]) for a block of `n` transactions: a power
-/// of two, up to 256 (contention on a shard lock is rare from there on), about one per eight
-/// written locations below that: a small block's shards would otherwise start empty and grow —
-/// allocate and rehash — one by one under their locks, and creating 256 maps costs as much as
-/// a few transactions.
+/// of two, up to 256 (contention on a shard lock is rare from there on), about one per 32
+/// written locations below that (three a transaction): a small block's shards would otherwise
+/// start empty and grow — allocate and rehash — one by one under their locks, while creating
+/// (and freeing) a map costs as much as several reads. (One per eight: 256 maps for a block of
+/// 380 transfers, whose setup was then a twentieth of the run.)
 fn shard_count(n: usize) -> usize {
-    (n * 3 / 8).next_power_of_two().clamp(4, 256)
+    (n * 3 / 32).next_power_of_two().clamp(4, 256)
 }
 
 /// The multi-version memory of one block.

@@ -667,7 +667,13 @@ fn execute(
                 for (slot, value) in &change.storage {
                     writes.push((Location::Storage(*address, *slot), Write::Storage(*value)));
                 }
+                // New code is shared with the other workers. Code this worker already ran is
+                // known to all of them (it came from the pre-block state or the shared map):
+                // its own cache answers without the shared lock, whose every read would pull
+                // the lock's line from the other core (every ERC-20 transfer changes a
+                // contract, and carries its code).
                 if let (Some(code), Some((_, _, hash))) = (&change.code, change.info)
+                    && !view.code_cache.contains_key(&hash)
                     && !shared.new_code.read().contains_key(&hash)
                 {
                     shared.new_code.write().insert(hash, code.clone());

@@ -6,11 +6,14 @@
 //! A transaction is final once the scheduler commits it (see `scheduler`'s module docs for
 //! the rule and why it is right): every transaction below it is committed, and its last
 //! incarnation passed a validation that started after their last changes. One worker at a
-//! time holds the [`Committer`] (a `try_lock` after each validation; a worker that finds it
-//! taken goes back to executing) and commits as far as it can. Settling a transaction here,
-//! a few transactions behind its validation, costs a fraction of a pass over the whole block
-//! afterwards, which found every result and its changes cold. It also stops the block at its
-//! first invalid transaction as soon as that one is final.
+//! time holds the [`Committer`] (a `try_lock` every few validations and whenever a worker
+//! runs out of tasks; a worker that finds it taken goes back to work) and commits as far as it
+//! can. Settling a transaction here, a few transactions behind its validation, costs a
+//! fraction of a pass over the whole block afterwards, which found every result and its
+//! changes cold. It also stops the block at its first invalid transaction soon after that
+//! one is final. (After every validation, the lock and the committer's own state moved
+//! between the cores on every transaction: on 1-Ggas transfers and ERC-20 transfers at two
+//! threads, committing every eighth validation took 5 to 7% off the run.)
 //!
 //! Why the values settled here are right: when `i` is committed, the multi-version memory
 //! holds the final writes of every transaction below `i`, so reading an account as `i` (full

@@ -204,6 +204,10 @@ fn lazy_sender_eligible(tx: &crate::block::Transaction) -> bool {
 /// sleep.
 const END_SPINS: u32 = 256;
 
+/// A worker tries to commit after every this many validations (see [`commit`]'s docs), and
+/// when it runs out of tasks.
+const COMMIT_EVERY: u32 = 8;
+
 /// Statistics of the whole run, summed from each worker's [`Local`] counts when it stops.
 #[derive(Default)]
 struct Counters {
@@ -455,15 +459,19 @@ fn worker(shared: &Shared<'_, '_>) {
         let mut exec = TxExecutor::new(shared.block, view);
         let mut task: Option<Task> = None;
         let mut idle = 0u32;
+        let mut validated = 0u32;
         let mut local = Local::default();
         while !shared.scheduler.done() {
             task = match task {
                 Some(Task::Execute(i, k)) => execute(shared, &mut exec, &mut local, i, k),
                 Some(Task::Validate(i, k, wave)) => {
                     let next = validate(shared, &mut local, i, k, wave);
-                    // Commit what this validation made final (unless another worker is
-                    // committing: it goes on as far as it can).
-                    if let Some(mut committer) = shared.commit.try_lock() {
+                    // Commit what the validations made final (unless another worker is
+                    // committing: it goes on as far as it can), every few validations.
+                    validated += 1;
+                    if validated.is_multiple_of(COMMIT_EVERY)
+                        && let Some(mut committer) = shared.commit.try_lock()
+                    {
                         committer.commit_ready(shared);
                     }
                     next
@@ -473,6 +481,12 @@ fn worker(shared: &Shared<'_, '_>) {
                     if next.is_some() {
                         idle = 0;
                     } else if idle < 10 {
+                        if idle == 0
+                            && let Some(mut committer) = shared.commit.try_lock()
+                        {
+                            // Nothing to do for now: commit what is final meanwhile.
+                            committer.commit_ready(shared);
+                        }
                         // Work usually appears within microseconds: spin briefly, backing
                         // off exponentially (each look at the scheduler's indices pulls their
                         // cache line away from the workers that are busy updating them) ...

@@ -13,7 +13,7 @@
 //! changes cold. It also stops the block at its first invalid transaction soon after that
 //! one is final. (After every validation, the lock and the committer's own state moved
 //! between the cores on every transaction: on 1-Ggas transfers and ERC-20 transfers at two
-//! threads, committing every eighth validation took 5 to 7% off the run.)
+//! threads, committing every eighth validation took 6 to 8% off the run's median time.)
 //!
 //! Why the values settled here are right: when `i` is committed, the multi-version memory
 //! holds the final writes of every transaction below `i`, so reading an account as `i` (full

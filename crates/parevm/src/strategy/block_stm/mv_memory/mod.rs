@@ -64,8 +64,8 @@ pub(crate) struct MvMemory<'a> {
     shards: Vec<Mutex<SlotMap<Location, Slot>>>,
     hasher: alloy_primitives::map::DefaultHashBuilder,
     /// Per transaction, what its latest incarnation wrote: the locations, its lazy deltas and
-    /// the fee it deferred to the beneficiary (one lock and one cache line per transaction for
-    /// all; lock order: a transaction's, then shards').
+    /// the fee it deferred to the beneficiary (one lock per transaction for all; lock order: a
+    /// transaction's, then shards').
     tx_writes: Vec<Mutex<TxWrites>>,
     /// Whether EIP-161 state clearing applies (a touch deletes an empty account).
     state_clear: bool,

@@ -109,13 +109,7 @@ pub(crate) struct CodelessValue(Option<(U256, u64)>);
 impl CodelessValue {
     /// `v`, if it has no code.
     pub(crate) fn of(v: AccountValue) -> Option<Self> {
-        match v {
-            None => Some(CodelessValue(None)),
-            Some((balance, nonce, code)) if code == KECCAK_EMPTY => {
-                Some(CodelessValue(Some((balance, nonce))))
-            }
-            Some(_) => None,
-        }
+        codeless(&v).then(|| CodelessValue(v.map(|(balance, nonce, _)| (balance, nonce))))
     }
 
     /// The account's full value.

@@ -54,6 +54,11 @@ pub(crate) struct BenchArgs {
     /// A fast sweep: 30M-gas blocks, 3 rounds.
     #[arg(long)]
     quick: bool,
+    /// Also time the no-coordination ceiling at each thread count above one: the block cut
+    /// into that many parts run at once with no coordination (reported only where the parts
+    /// are independent; see `parevm::bench`).
+    #[arg(long)]
+    ceiling: bool,
 }
 
 fn parse_gas(s: &str) -> Result<u64, String> {
@@ -169,7 +174,15 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
-    let runs_per_target = (configs.len() + 1) * (iterations + 1);
+    let ceiling_threads: Vec<usize> = if args.ceiling {
+        let mut t: Vec<usize> = args.threads.iter().copied().filter(|t| *t > 1).collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    } else {
+        Vec::new()
+    };
+    let runs_per_target = (configs.len() + 1 + ceiling_threads.len()) * (iterations + 1);
     let bar = ProgressBar::new((targets.len() * runs_per_target) as u64);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -181,6 +194,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     }
     let latency = Duration::from_micros(args.db_latency_us);
     let mut rows: Vec<Measurement> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for t in &targets {
         bar.set_message(t.name.clone());
         let slow;
@@ -190,10 +204,20 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             slow = LatencyState::new(&t.state, latency);
             &slow
         };
-        match measure(&t.name, &t.block, state, &configs, iterations, &|| {
-            bar.inc(1)
-        }) {
-            Ok(m) => rows.extend(m),
+        let tick = || bar.inc(1);
+        match measure(
+            &t.name,
+            &t.block,
+            state,
+            &configs,
+            &ceiling_threads,
+            iterations,
+            &tick,
+        ) {
+            Ok(m) => {
+                rows.extend(m.rows);
+                notes.extend(m.notes);
+            }
             Err(e) => {
                 bar.finish_and_clear();
                 eprintln!("error: {}: {e}", t.name);
@@ -203,6 +227,9 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     }
     bar.finish_and_clear();
     print_table(&rows, iterations, args.db_latency_us);
+    for note in &notes {
+        println!("{note}");
+    }
     let aggregates: Vec<serde_json::Value> = if args.blocks.is_some() {
         configs
             .iter()
@@ -239,6 +266,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             "db_latency_us": args.db_latency_us,
             "results": rows,
             "aggregates": aggregates,
+            "notes": notes,
         });
         if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")) {
             eprintln!("error: cannot write {}: {e}", path.display());

@@ -1,4 +1,5 @@
-//! `parevm bench` lists every workload x strategy with speedups in its JSON, and writes an SVG.
+//! `parevm bench` lists every workload x strategy (and the no-coordination ceiling) with speedups
+//! in its JSON, and writes an SVG.
 
 use std::{path::PathBuf, process::Command};
 
@@ -18,6 +19,7 @@ fn bench_quick_writes_json_and_svg() {
             "1",
             "--threads",
             "2",
+            "--ceiling",
         ])
         .arg("--json")
         .arg(&json)
@@ -61,6 +63,23 @@ fn bench_quick_writes_json_and_svg() {
             }
         }
     }
+    // The no-coordination ceiling: measured where the parts are independent, a note where not.
+    let ceiling = |workload: &str| {
+        results.iter().any(|r| {
+            r["target"].as_str().unwrap().starts_with(workload)
+                && r["strategy"] == "ceiling"
+                && r["threads"] == 2
+        })
+    };
+    assert!(ceiling("transfers") && ceiling("erc20") && ceiling("swaps"));
+    assert!(!ceiling("chain"));
+    let notes = doc["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("chain")),
+        "{notes:?}"
+    );
     assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1 && doc["date"].is_string());
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("speedup"));

@@ -6,6 +6,20 @@
 //! alternate (sequential, parallel, sequential, parallel, ...), so the *ratio* of medians is
 //! trustworthy even when absolute times are not. Before timing, each strategy's output is
 //! checked equal to sequential's: the harness refuses to time a wrong answer.
+//!
+//! # The no-coordination ceiling
+//!
+//! A speedup says little without knowing what the machine allows: two cores sharing caches and
+//! memory bandwidth (and, on a VM, a hypervisor) do not run two halves of a block in half the
+//! time even when nothing is shared. So the harness can also time, interleaved with the rest,
+//! the block cut into `T` contiguous parts of about equal gas, each executed sequentially on
+//! its own thread from the same pre-block state, at once, with no coordination at all
+//! ([`CEILING`]). It is not a strategy: its state is wrong whenever the parts interact. It is a
+//! measurement of the same work done with perfect parallelism and zero overhead, so it is only
+//! reported when every transaction did the same work in its part as in the block — the same
+//! status, gas and logs (values written may differ, as when a transfer credits an account
+//! whose own transaction ran in the other part; the beneficiary's fees always do) — and when no
+//! part failed. Dependent blocks (a nonce chain, say) fail that check and get a note instead.
 
 use crate::{
     block::Block,
@@ -17,6 +31,9 @@ use crate::{
 };
 use serde::Serialize;
 use std::time::{Duration, Instant};
+
+/// The strategy name the no-coordination ceiling is reported under (see the module docs).
+pub const CEILING: &str = "ceiling";
 
 /// One (strategy, threads) configuration.
 #[derive(Clone, Copy)]
@@ -90,17 +107,131 @@ fn timed(
     Ok((out, wall * 1e3, 100.0 * cpu / wall.max(1e-9)))
 }
 
+/// The no-coordination ceiling at one thread count: the block's parts and the pool that runs
+/// all but the first (the calling thread runs that, as it does in Block-STM).
+struct Ceiling {
+    parts: Vec<Block>,
+    pool: rayon::ThreadPool,
+}
+
+impl Ceiling {
+    /// Cuts `block` into `threads` contiguous parts of about equal gas used (as the reference
+    /// run used it), or explains why the ceiling cannot be measured on it.
+    fn new(block: &Block, reference: &BlockOutput, threads: usize) -> Result<Ceiling, String> {
+        let n = block.transactions.len();
+        if n < threads {
+            return Err(format!("{n} transactions cannot fill {threads} parts"));
+        }
+        let total: u64 = reference.txs.iter().map(|t| t.gas_used).sum();
+        let mut parts = Vec::with_capacity(threads);
+        let (mut first, mut gas) = (0, 0u64);
+        for (i, tx) in reference.txs.iter().enumerate() {
+            gas += tx.gas_used;
+            let filled = gas as u128 * threads as u128 >= total as u128 * (parts.len() + 1) as u128;
+            // Leave at least one transaction for each part still to come.
+            let room = n - (i + 1) >= threads - parts.len() - 1;
+            if parts.len() + 1 < threads && filled && room {
+                parts.push(Block {
+                    transactions: block.transactions[first..=i].to_vec(),
+                    ..block.clone()
+                });
+                first = i + 1;
+            }
+        }
+        parts.push(Block {
+            transactions: block.transactions[first..].to_vec(),
+            ..block.clone()
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads - 1)
+            .thread_name(|i| format!("ceiling-{i}"))
+            .build()
+            .map_err(|e| format!("cannot start its threads: {e}"))?;
+        Ok(Ceiling { parts, pool })
+    }
+
+    /// Runs every part at once; returns the parts' outputs in order, or the first part's
+    /// error (naming the part and where it starts in the block).
+    fn run(&self, state: &dyn StateView) -> Result<Vec<BlockOutput>, String> {
+        let mut outs: Vec<Option<Result<BlockOutput, ExecError>>> =
+            (0..self.parts.len()).map(|_| None).collect();
+        let (head, tail) = outs.split_at_mut(1);
+        self.pool.in_place_scope(|s| {
+            for (part, out) in self.parts[1..].iter().zip(tail) {
+                s.spawn(move |_| *out = Some(execute_block(part, state, &Sequential, 1)));
+            }
+            head[0] = Some(execute_block(&self.parts[0], state, &Sequential, 1));
+        });
+        let mut first = 0;
+        let mut done = Vec::with_capacity(outs.len());
+        for (k, (out, part)) in outs.into_iter().zip(&self.parts).enumerate() {
+            match out {
+                Some(Ok(o)) => done.push(o),
+                Some(Err(e)) => {
+                    return Err(format!(
+                        "part {} (the block's transactions from {first} on, run alone) fails: {e}",
+                        k + 1
+                    ));
+                }
+                None => return Err(format!("part {} did not run", k + 1)),
+            }
+            first += part.transactions.len();
+        }
+        Ok(done)
+    }
+
+    /// Whether every transaction did the same work in its part as in the block (see the module
+    /// docs); the first that did not, otherwise.
+    fn check(&self, state: &dyn StateView, reference: &BlockOutput) -> Result<(), String> {
+        let outs = self.run(state)?;
+        let txs = outs.iter().flat_map(|o| &o.txs);
+        for (i, (a, b)) in reference.txs.iter().zip(txs).enumerate() {
+            if a.receipt.success != b.receipt.success
+                || a.gas_used != b.gas_used
+                || a.receipt.logs != b.receipt.logs
+            {
+                return Err(format!(
+                    "tx {i} does different work in its part (the parts are not independent)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn timed(&self, state: &dyn StateView) -> Result<(f64, f64), ExecError> {
+        let (cpu0, t0) = (process_cpu_time(), Instant::now());
+        let outs = self
+            .run(state)
+            .map_err(|e| ExecError::Evm(format!("{CEILING}: {e}")))?;
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = (process_cpu_time() - cpu0).as_secs_f64();
+        drop(outs);
+        Ok((wall * 1e3, 100.0 * cpu / wall.max(1e-9)))
+    }
+}
+
+/// What [`measure`] found on one block.
+pub struct Measured {
+    /// Sequential first, then each configuration, then each ceiling that could be measured.
+    pub rows: Vec<Measurement>,
+    /// Why a ceiling asked for was not measured.
+    pub notes: Vec<String>,
+}
+
 /// Measures `configs` (sequential is always measured first, as the reference) on one block:
 /// one warm-up run each, checked against sequential's output, then `iterations` interleaved
-/// rounds. `tick` is called after every run (for progress bars).
+/// rounds. With `ceiling_threads`, also the no-coordination ceiling (see the module docs) at
+/// each of those thread counts above one, interleaved with the rest. `tick` is called after
+/// every run (for progress bars).
 pub fn measure(
     target: &str,
     block: &Block,
     state: &dyn StateView,
     configs: &[Config],
+    ceiling_threads: &[usize],
     iterations: usize,
     tick: &(dyn Fn() + Sync),
-) -> Result<Vec<Measurement>, ExecError> {
+) -> Result<Measured, ExecError> {
     let mut all = vec![Config {
         strategy: &Sequential,
         threads: 1,
@@ -124,8 +255,23 @@ pub fn measure(
         }
         tick();
     }
-    let mut walls = vec![Vec::with_capacity(iterations); all.len()];
-    let mut cpus = vec![Vec::with_capacity(iterations); all.len()];
+    let mut ceilings = Vec::new();
+    let mut notes = Vec::new();
+    for &t in ceiling_threads.iter().filter(|t| **t > 1) {
+        match Ceiling::new(block, &reference, t).and_then(|c| {
+            c.check(state, &reference)?;
+            Ok(c)
+        }) {
+            Ok(c) => {
+                ceilings.push((t, c));
+                tick();
+            }
+            Err(why) => notes.push(format!("{target}: no {CEILING} x{t}: {why}")),
+        }
+    }
+    let runs = all.len() + ceilings.len();
+    let mut walls = vec![Vec::with_capacity(iterations); runs];
+    let mut cpus = vec![Vec::with_capacity(iterations); runs];
     let mut stats = vec![Default::default(); all.len()];
     for _ in 0..iterations.max(1) {
         for (i, c) in all.iter().enumerate() {
@@ -135,17 +281,26 @@ pub fn measure(
             stats[i] = out.stats;
             tick();
         }
+        for (k, (_, c)) in ceilings.iter().enumerate() {
+            let (wall, cpu) = c.timed(state)?;
+            walls[all.len() + k].push(wall);
+            cpus[all.len() + k].push(cpu);
+            tick();
+        }
     }
     let seq_median = median(&mut walls[0].clone());
-    Ok(all
+    let names = all
         .iter()
+        .map(|c| (c.strategy.name(), c.threads))
+        .chain(ceilings.iter().map(|(t, _)| (CEILING, *t)));
+    let rows = names
         .enumerate()
-        .map(|(i, c)| {
+        .map(|(i, (strategy, threads))| {
             let med = median(&mut walls[i]);
             Measurement {
                 target: target.to_string(),
-                strategy: c.strategy.name().to_string(),
-                threads: c.threads,
+                strategy: strategy.to_string(),
+                threads,
                 txs: block.transactions.len(),
                 gas: reference.gas_used,
                 median_ms: med,
@@ -154,10 +309,18 @@ pub fn measure(
                 ggas_per_s: reference.gas_used as f64 / (med / 1e3) / 1e9,
                 speedup: seq_median / med,
                 cpu_pct: median(&mut cpus[i]),
-                stats: std::mem::take(&mut stats[i]),
+                stats: stats.get_mut(i).map(std::mem::take).unwrap_or_else(|| {
+                    crate::output::ExecStats {
+                        strategy: CEILING.into(),
+                        threads,
+                        executions: block.transactions.len() as u64,
+                        ..Default::default()
+                    }
+                }),
             }
         })
-        .collect())
+        .collect();
+    Ok(Measured { rows, notes })
 }
 
 /// Aggregate speedup of a strategy over several blocks: sum of sequential medians over the sum
@@ -178,4 +341,82 @@ pub fn aggregate_speedup(rows: &[Measurement], strategy: &str, threads: usize) -
         par += p.median_ms;
     }
     (par > 0.0).then(|| seq / par)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::workload::{self, WorkloadKind, WorkloadSpec};
+
+    fn reference(block: &Block, state: &dyn StateView) -> BlockOutput {
+        execute_block(block, state, &Sequential, 1).expect("sequential")
+    }
+
+    #[test]
+    fn ceiling_parts_are_contiguous_cover_the_block_and_split_its_gas_evenly() {
+        let (block, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Mixed, 3_000_000));
+        let reference = reference(&block, &state);
+        for threads in [2, 3, 4] {
+            let c = Ceiling::new(&block, &reference, threads).expect("ceiling");
+            assert_eq!(c.parts.len(), threads);
+            let hashes =
+                |txs: &[crate::block::Transaction]| txs.iter().map(|t| t.hash).collect::<Vec<_>>();
+            let joined: Vec<_> = c
+                .parts
+                .iter()
+                .flat_map(|p| hashes(&p.transactions))
+                .collect();
+            assert_eq!(joined, hashes(&block.transactions));
+            // Each part's gas is within one transaction's gas of an equal share.
+            let total: u64 = reference.txs.iter().map(|t| t.gas_used).sum();
+            let max_tx = reference.txs.iter().map(|t| t.gas_used).max().unwrap();
+            let mut first = 0;
+            for p in &c.parts {
+                let n = p.transactions.len();
+                let gas: u64 = reference.txs[first..first + n]
+                    .iter()
+                    .map(|t| t.gas_used)
+                    .sum();
+                assert!(
+                    gas.abs_diff(total / threads as u64) <= max_tx,
+                    "{gas} of {total}"
+                );
+                first += n;
+            }
+        }
+    }
+
+    #[test]
+    fn ceiling_is_measured_on_independent_blocks_only() {
+        let (block, state) =
+            workload::generate(&WorkloadSpec::new(WorkloadKind::Transfers, 2_000_000));
+        let independent = reference(&block, &state);
+        Ceiling::new(&block, &independent, 2)
+            .and_then(|c| c.check(&state, &independent))
+            .expect("independent transfers: every transaction does the same work in its part");
+        let (chain, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Chain, 2_000_000));
+        let dependent = reference(&chain, &state);
+        let why = Ceiling::new(&chain, &dependent, 2)
+            .and_then(|c| c.check(&state, &dependent))
+            .expect_err("a nonce chain cannot be cut");
+        assert!(why.contains("part 2") && why.contains("nonce"), "{why}");
+    }
+
+    #[test]
+    fn measure_reports_a_ceiling_row_or_a_note() {
+        let (block, state) =
+            workload::generate(&WorkloadSpec::new(WorkloadKind::Transfers, 1_000_000));
+        let m = measure("t", &block, &state, &[], &[1, 2], 1, &|| {}).expect("measure");
+        let names: Vec<_> = m
+            .rows
+            .iter()
+            .map(|r| (r.strategy.as_str(), r.threads))
+            .collect();
+        assert_eq!(names, [("sequential", 1), (CEILING, 2)]);
+        assert!(m.notes.is_empty());
+        let (chain, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Chain, 1_000_000));
+        let m = measure("c", &chain, &state, &[], &[2], 1, &|| {}).expect("measure");
+        assert_eq!(m.rows.len(), 1);
+        assert_eq!(m.notes.len(), 1, "{:?}", m.notes);
+    }
 }

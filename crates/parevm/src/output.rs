@@ -69,6 +69,9 @@ pub struct ExecStats {
     pub suspensions: u64,
     /// Transactions (or blocks) that fell back to sequential execution, with the reason.
     pub fallbacks: u64,
+    /// Transactions run sequentially at the start of a block before its parallel part began
+    /// (Block-STM's measured start; a block run sequentially in full counts as a fallback).
+    pub sequential_start: u64,
     /// Wall time of the transaction phase, microseconds.
     pub tx_phase_us: u64,
 }

@@ -8,7 +8,11 @@ use parevm::{
     chain::Fork,
     execute_block,
     state::{AccountInfo, Bytecode, InMemoryState, StateError},
-    strategy::{self, block_stm::BlockStm, sequential::Sequential},
+    strategy::{
+        self,
+        block_stm::{BlockStm, Start},
+        sequential::Sequential,
+    },
 };
 use proptest::prelude::*;
 use revm::{context::TxEnv, primitives::TxKind};
@@ -191,13 +195,25 @@ fn build(spec: &Spec) -> (Block, InMemoryState) {
 }
 
 fn same_verdict(block: &Block, state: &InMemoryState, threads: usize) -> Result<(), String> {
+    same_verdict_from(block, state, threads, Start::Parallel)
+}
+
+/// [`same_verdict`] for Block-STM starting as `start` says (a sequential start, then the rest
+/// in parallel).
+fn same_verdict_from(
+    block: &Block,
+    state: &InMemoryState,
+    threads: usize,
+    start: Start,
+) -> Result<(), String> {
     let seq = execute_block(block, state, &Sequential, 1);
     // In memory, Block-STM re-reads the base; behind a view that does not claim cheap reads
     // (a zero-latency `LatencyState`), it caches what it read: both paths are checked.
     let slow = parevm::state::LatencyState::new(state, std::time::Duration::ZERO);
     let views: [(&dyn StateView, &str); 2] = [(state, "in-memory"), (&slow, "cached")];
+    let stm = BlockStm::ALWAYS_SPECULATIVE.with_start(start);
     for (view, name) in views {
-        let par = execute_block(block, view, &BlockStm::ALWAYS_SPECULATIVE, threads);
+        let par = execute_block(block, view, &stm, threads);
         match (&seq, par) {
             (Ok(a), Ok(b)) => {
                 if let Some(d) = a.first_difference(&b) {
@@ -230,6 +246,18 @@ proptest! {
         let (block, state) = build(&spec);
         for threads in [1, 2, 4, 8] {
             prop_assert!(same_verdict(&block, &state, threads).is_ok(), "{}", same_verdict(&block, &state, threads).unwrap_err());
+        }
+    }
+
+    /// The seam of a sequential start: the first `k` transactions sequentially, the rest with
+    /// Block-STM on the state they left (cumulative gas, block limits and error indices carry
+    /// over).
+    #[test]
+    fn a_sequential_start_then_block_stm_equals_sequential(spec in spec(), k in 0usize..40) {
+        let (block, state) = build(&spec);
+        for threads in [2, 4] {
+            let verdict = same_verdict_from(&block, &state, threads, Start::After(k));
+            prop_assert!(verdict.is_ok(), "start after {k}: {}", verdict.unwrap_err());
         }
     }
 }
@@ -488,7 +516,8 @@ fn a_panicking_worker_is_an_error_not_a_deadlock() {
 #[test]
 fn only_one_worker_or_a_tiny_block_runs_sequentially() {
     use parevm::sources::workload::{self, WorkloadKind, WorkloadSpec};
-    let stm = &BlockStm::DEFAULT;
+    // (The size rules alone: the default's measured start is checked below.)
+    let stm = &BlockStm::DEFAULT.with_start(Start::Parallel);
     let run = |block: &Block, state: &InMemoryState, threads| {
         let reference = execute_block(block, state, &Sequential, 1).unwrap();
         let out = execute_block(block, state, stm, threads).unwrap();
@@ -515,6 +544,56 @@ fn only_one_worker_or_a_tiny_block_runs_sequentially() {
     let spec = execute_block(&tiny, &state, &BlockStm::ALWAYS_SPECULATIVE, 1).unwrap();
     assert_eq!(spec.stats.fallbacks, 0);
     assert_eq!(spec.stats.strategy, "block-stm-speculative");
+}
+
+#[test]
+fn the_measured_start_finishes_small_blocks_and_runs_big_ones_in_parallel() {
+    use parevm::sources::workload::{self, WorkloadKind, WorkloadSpec};
+    use std::time::Duration;
+    let check = |stm: &BlockStm, block: &Block, state: &InMemoryState| {
+        let reference = execute_block(block, state, &Sequential, 1).unwrap();
+        let out = execute_block(block, state, stm, 2).unwrap();
+        assert_eq!(reference.first_difference(&out), None);
+        out.stats
+    };
+    let (block, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Erc20, 60_000_000));
+    let n = block.transactions.len() as u64;
+    // The default: 60M gas of token transfers is milliseconds of work, far above the bar.
+    let stats = check(&BlockStm::DEFAULT, &block, &state);
+    assert_eq!(stats.fallbacks, 0, "{stats:?}");
+    assert!(
+        stats.sequential_start < n && stats.validations > 0,
+        "{stats:?}"
+    );
+    // Clock-independent: a bar nothing reaches finishes it sequentially, a bar of zero hands
+    // it over after the one transaction the probe needs.
+    let never = BlockStm::DEFAULT.with_start(Start::Measured {
+        probe: Duration::ZERO,
+        min_parallel: Duration::from_secs(3600),
+    });
+    let stats = check(&never, &block, &state);
+    assert_eq!(
+        (stats.fallbacks, stats.executions, stats.validations),
+        (1, n, 0)
+    );
+    let always = BlockStm::DEFAULT.with_start(Start::Measured {
+        probe: Duration::ZERO,
+        min_parallel: Duration::ZERO,
+    });
+    let stats = check(&always, &block, &state);
+    assert_eq!(
+        (stats.fallbacks, stats.sequential_start),
+        (0, 1),
+        "{stats:?}"
+    );
+    // A fixed seam: the stats count both parts.
+    let stats = check(
+        &BlockStm::DEFAULT.with_start(Start::After(100)),
+        &block,
+        &state,
+    );
+    assert_eq!(stats.sequential_start, 100);
+    assert_eq!(stats.executions, n + stats.re_executions, "{stats:?}");
 }
 
 /// Repeats every mainnet fixture block many times at several thread counts, to shake out

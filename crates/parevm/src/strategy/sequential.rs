@@ -34,27 +34,53 @@ impl Strategy for Sequential {
         let base = state.base();
         let overlay = std::mem::replace(state, Overlay::new(base));
         let mut exec = TxExecutor::new(block, RevmDb(overlay));
-        let result = run(block, &mut exec, stats);
+        let mut done = Progress::default();
+        let result = run_while(block, &mut exec, &mut done, stats, |_| true);
         *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
-        result
+        result.map(|()| done.outputs)
     }
 }
 
-fn run<'a>(
+/// How far a sequential run got: the outputs of the block's first transactions, and the gas
+/// and blob gas they used.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// One output per executed transaction, in block order.
+    pub(crate) outputs: Vec<TxOutput>,
+    /// Gas used so far.
+    pub(crate) gas: u64,
+    /// Blob gas used so far.
+    pub(crate) blob_gas: u64,
+}
+
+/// Executes `block`'s transactions in order from the first not in `done`, each committed to
+/// the executor's overlay before the next, for as long as `go_on(index)` says so (asked before
+/// each one) or until the block's end.
+pub(crate) fn run_while(
     block: &Block,
-    exec: &mut TxExecutor<RevmDb<Overlay<'a>>>,
+    exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
+    done: &mut Progress,
     stats: &mut ExecStats,
-) -> Result<Vec<TxOutput>, ExecError> {
-    let mut outputs = Vec::with_capacity(block.transactions.len());
-    let (mut gas, mut blob_gas) = (0u64, 0u64);
-    for (index, tx) in block.transactions.iter().enumerate() {
-        check_block_limits(block, index, gas, blob_gas)?;
-        let (out, _) = exec.execute(index, tx, gas)?;
+    mut go_on: impl FnMut(usize) -> bool,
+) -> Result<(), ExecError> {
+    done.outputs
+        .reserve(block.transactions.len() - done.outputs.len());
+    for (index, tx) in block
+        .transactions
+        .iter()
+        .enumerate()
+        .skip(done.outputs.len())
+    {
+        if !go_on(index) {
+            break;
+        }
+        check_block_limits(block, index, done.gas, done.blob_gas)?;
+        let (out, _) = exec.execute(index, tx, done.gas)?;
         stats.executions += 1;
         exec.db_mut().0.apply(&out.changes);
-        gas += out.gas_used;
-        blob_gas += out.blob_gas_used;
-        outputs.push(out);
+        done.gas += out.gas_used;
+        done.blob_gas += out.blob_gas_used;
+        done.outputs.push(out);
     }
-    Ok(outputs)
+    Ok(())
 }

@@ -40,6 +40,7 @@ use crate::{
         StateView,
         changes::{AccountChange, apply_credit, credit_change},
     },
+    strategy::sequential::Progress,
 };
 use alloy_primitives::{Address, U256, map::AddressHashMap};
 use revm::primitives::KECCAK_EMPTY;
@@ -66,17 +67,22 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    /// The committer of `block`, before any transaction.
+    /// The committer of `block`'s transactions after the ones in `before` (run sequentially
+    /// first: their outputs lead the block's, their gas counts towards the block's limits and
+    /// cumulative gas, their changes are in `base` already).
     pub(super) fn new(
         block: &Block,
+        before: Progress,
         base: &dyn StateView,
         mv: &MvMemory<'_>,
         state_clear: bool,
     ) -> Result<Self, ExecError> {
+        let mut outputs = before.outputs;
+        outputs.reserve_exact(block.transactions.len() - outputs.len());
         Ok(Committer {
-            outputs: Vec::with_capacity(block.transactions.len()),
-            gas: 0,
-            blob_gas: 0,
+            outputs,
+            gas: before.gas,
+            blob_gas: before.blob_gas,
             beneficiary_value: mv.base_account(block.header.beneficiary, base)?,
             running: AddressHashMap::default(),
             wave: 0,
@@ -103,7 +109,8 @@ impl Committer {
         }
     }
 
-    /// The block's outputs once every transaction is committed, or its first error.
+    /// The block's outputs (of its `n` transactions) once every transaction is committed, or
+    /// its first error.
     pub(super) fn finish(self, n: usize) -> Result<Vec<TxOutput>, ExecError> {
         if let Some(e) = self.error {
             return Err(e);
@@ -121,8 +128,11 @@ impl Committer {
     fn commit(&mut self, shared: &Shared<'_, '_>, i: TxIdx) -> Result<(), ExecError> {
         let (block, mv, base) = (shared.block, &shared.mv, shared.base);
         let beneficiary = block.header.beneficiary;
-        if LimitKey::of(&block.transactions[i]).may_fail(block, self.gas) {
-            check_block_limits(block, i, self.gas, self.blob_gas)?;
+        let tx = &shared.txs[i];
+        // (The block's index of the transaction, for its checks and errors.)
+        let index = shared.first + i;
+        if LimitKey::of(tx).may_fail(block, self.gas) {
+            check_block_limits(block, index, self.gas, self.blob_gas)?;
         }
         let mut slot = shared.results[i].lock();
         let Some(TxResult {
@@ -134,7 +144,7 @@ impl Committer {
         }) = slot.as_mut()
         else {
             return Err(ExecError::Evm(format!(
-                "block-stm: transaction {i} has no result"
+                "block-stm: transaction {index} has no result"
             )));
         };
         let (out, fee) = match result {
@@ -145,7 +155,6 @@ impl Committer {
         self.blob_gas += out.blob_gas_used;
         out.receipt.cumulative_gas_used = self.gas;
         // The lazy accounts' entries, left by execution with stand-in values, are replaced.
-        let tx = &block.transactions[i];
         if let Some(super::LazyDebit { cost, nonce, seen }) = *lazy_debit {
             let sender = tx.env.caller;
             let seen = seen.value();
@@ -159,7 +168,7 @@ impl Committer {
             } else {
                 running_value(mv, base, &self.running, sender, i)?
             };
-            let after = debit(block, &self.block_env, &self.cfg, i, before, cost, nonce)?;
+            let after = debit(tx, index, &self.block_env, &self.cfg, before, cost, nonce)?;
             if sender == beneficiary {
                 self.beneficiary_value = after;
             } else if !uncontested {
@@ -171,7 +180,7 @@ impl Committer {
             // (A call: see `lazy_recipient`, which also rules out the beneficiary.)
             let revm::primitives::TxKind::Call(to) = tx.env.kind else {
                 return Err(ExecError::Evm(format!(
-                    "block-stm: transaction {i} creates a contract but was credited lazily"
+                    "block-stm: transaction {index} creates a contract but was credited lazily"
                 )));
             };
             let (value, seen) = (tx.env.value, seen.value());
@@ -240,20 +249,19 @@ fn account_change(info: AccountValue) -> AccountChange {
     }
 }
 
-/// A lazy sender's value after transaction `i`, given its real value `before`: revm's validity
+/// A lazy sender's value after transaction `tx` (the block's `index`), given its real value `before`: revm's validity
 /// checks run on `before` first — the same functions, in the same order, that revm runs before
 /// executing a transaction, so a failure is the error sequential execution reports — and then
 /// the transfer's `cost` comes off the balance and the nonce becomes `nonce_after`.
 fn debit(
-    block: &Block,
+    tx: &crate::block::Transaction,
+    index: usize,
     block_env: &revm::context::BlockEnv,
     cfg: &revm::context::CfgEnv,
-    i: TxIdx,
     before: AccountValue,
     cost: U256,
     nonce_after: u64,
 ) -> Result<AccountValue, ExecError> {
-    let tx = &block.transactions[i];
     let (balance, nonce, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
     let info = crate::state::account_info(balance, nonce, code_hash, None);
     revm::handler::pre_execution::validate_account_nonce_and_code_with_components(
@@ -265,14 +273,14 @@ fn debit(
     .map_err(|reason| {
         crate::core::evm_error(
             revm::context::result::EVMError::<crate::state::StateError, _>::Transaction(reason),
-            i,
+            index,
             tx,
         )
     })?;
     // The checks ensured the balance covers the most the transfer could cost.
     let balance = balance.checked_sub(cost).ok_or_else(|| {
         ExecError::Evm(format!(
-            "block-stm: lazy sender of transaction {i} cannot pay {cost} after revm's checks passed"
+            "block-stm: lazy sender of transaction {index} cannot pay {cost} after revm's checks passed"
         ))
     })?;
     Ok(Some((balance, nonce_after, code_hash)))

@@ -31,7 +31,7 @@ use super::{
     lazy_index::{LazyIndex, Role, Touch},
     scheduler::TxIdx,
 };
-use crate::block::Block;
+use crate::block::Transaction;
 use alloy_primitives::map::AddressHashMap;
 use std::sync::atomic::{
     AtomicU32, AtomicUsize,
@@ -123,19 +123,24 @@ impl Hints {
         }
     }
 
-    /// Works out the known hints of `block`'s transactions in block order (on one thread, the
-    /// only writer), publishing them as it goes, and in the same pass the links of the
-    /// lazy-write index `lazy` (whose builder this is).
-    pub(super) fn build(&self, block: &Block, lazy: &LazyIndex<'_>) {
+    /// Works out the known hints of the transactions `txs` (a block's, or the rest of one,
+    /// paying `beneficiary`) in block order (on one thread, the only writer), publishing them
+    /// as it goes, and in the same pass the links of the lazy-write index `lazy` (whose
+    /// builder this is).
+    pub(super) fn build(
+        &self,
+        txs: &[Transaction],
+        beneficiary: alloy_primitives::Address,
+        lazy: &LazyIndex<'_>,
+    ) {
         /// Transactions per publication of `built`.
         const PUBLISH: usize = 64;
-        let n = block.transactions.len();
+        let n = txs.len();
         let mut last: AddressHashMap<Last> =
             AddressHashMap::with_capacity_and_hasher(2 * n, Default::default());
         let mut contracts = 0u32;
         let plus_one = |i: u32| if i == NONE { 0 } else { i + 1 };
-        let beneficiary = block.header.beneficiary;
-        for (i, tx) in block.transactions.iter().enumerate() {
+        for (i, tx) in txs.iter().enumerate() {
             let t = i as u32;
             // A plain transfer may write lazy deltas to its sender and recipient.
             let candidate = super::lazy_recipient(tx, beneficiary).is_some();
@@ -243,7 +248,11 @@ mod tests {
         block.transactions[4].env.caller = block.transactions[1].env.caller;
         let hints = Hints::empty(n);
         assert_eq!(hints.same_sender(4), None, "not built yet: no hint");
-        hints.build(&block, &LazyIndex::new(&block.transactions));
+        hints.build(
+            &block.transactions,
+            block.header.beneficiary,
+            &LazyIndex::new(&block.transactions),
+        );
         assert_eq!(hints.same_sender(1), None, "distinct senders");
         assert_eq!(
             hints.same_sender(4),

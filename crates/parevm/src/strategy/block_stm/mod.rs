@@ -34,8 +34,8 @@
 //! wipe), EIP-7702 delegations (ordinary account writes) and same-sender nonce chains
 //! (lazy senders for plain transfers, ordinary conflicts otherwise) all run in parallel.
 //!
-//! Two rules run a block on the sequential strategy instead, both about its *size*, never its
-//! content, and both counted in `fallbacks`:
+//! Three rules run a block on the sequential strategy instead, all about its *size*, never its
+//! content, and all counted in `fallbacks`:
 //! - **One worker.** Given one thread, or a block of one transaction (there is nothing to run
 //!   beside it), as Aptos's executor does at concurrency level 1: one worker in block order
 //!   only ever reads final values, so there is nothing to speculate on.
@@ -48,8 +48,12 @@
 //!   per-transaction bookkeeping then costs more than a second core can win back. (The
 //!   limits are known before anything executes; gas is a poor clock for 2016's underpriced
 //!   state-access transactions, which the rule also catches when few.)
+//! - **Measured small.** Every other block starts sequentially, and is finished that way if
+//!   its first 50 µs extrapolate to under a millisecond in all ([`Start::MEASURED`]; the
+//!   `start` module says why and how). Otherwise the rest runs in parallel, on top of the
+//!   state the start left (`sequential_start` in the statistics: how many ran first).
 //!
-//! [`BlockStm::ALWAYS_SPECULATIVE`] (`block-stm-speculative`) disables both rules; the test
+//! [`BlockStm::ALWAYS_SPECULATIVE`] (`block-stm-speculative`) disables all three; the test
 //! suites run it beside the default so that the conformance suites, mostly one-transaction
 //! blocks, still exercise the machinery.
 
@@ -60,9 +64,12 @@ mod mv_memory;
 mod pool;
 mod scheduler;
 mod slot_map;
+mod start;
 mod view;
 
-use super::Strategy;
+pub use start::Start;
+
+use super::{Strategy, sequential};
 use crate::{
     block::Block,
     core::TxExecutor,
@@ -80,7 +87,7 @@ use std::sync::atomic::{
     AtomicU64, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release},
 };
-use view::{NewCode, TxView};
+use view::{AccountReads, NewCode, TxView};
 
 /// Block-STM with deferred beneficiary fees and lazy transfers.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +97,8 @@ pub struct BlockStm {
     single_thread_sequential: bool,
     /// Run on the sequential strategy when the transactions' gas limits sum to less (0: never).
     min_parallel_gas: u64,
+    /// How a block starts: speculating at once, or sequentially until measured.
+    start: Start,
 }
 
 impl BlockStm {
@@ -98,13 +107,21 @@ impl BlockStm {
     pub const DEFAULT: BlockStm = BlockStm {
         single_thread_sequential: true,
         min_parallel_gas: 1_000_000,
+        start: Start::MEASURED,
     };
     /// Speculates whatever the thread count and block size (`block-stm-speculative`; the tests
     /// use it to exercise the machinery on small blocks).
     pub const ALWAYS_SPECULATIVE: BlockStm = BlockStm {
         single_thread_sequential: false,
         min_parallel_gas: 0,
+        start: Start::Parallel,
     };
+
+    /// This configuration, starting blocks as `start` says (tests use a fixed
+    /// [`Start::After`] to switch from sequential to parallel at a chosen transaction).
+    pub const fn with_start(self, start: Start) -> BlockStm {
+        BlockStm { start, ..self }
+    }
 
     /// Whether `block` is run on the sequential strategy with `threads` threads.
     fn runs_sequentially(&self, block: &Block, threads: usize) -> bool {
@@ -237,6 +254,11 @@ impl Counters {
 
 struct Shared<'a, 'b> {
     block: &'a Block,
+    /// The transactions this run executes: the block's from `first` on (those below ran
+    /// sequentially first, see [`start`]). Indices in the run are positions in `txs`; the
+    /// block's own index, `first + i`, is what errors and block-level checks name.
+    txs: &'a [crate::block::Transaction],
+    first: TxIdx,
     base: &'b dyn StateView,
     mv: MvMemory<'a>,
     new_code: NewCode,
@@ -258,7 +280,10 @@ struct Shared<'a, 'b> {
 
 impl Strategy for BlockStm {
     fn name(&self) -> &'static str {
-        if self.single_thread_sequential || self.min_parallel_gas > 0 {
+        if self.single_thread_sequential
+            || self.min_parallel_gas > 0
+            || !matches!(self.start, Start::Parallel)
+        {
             "block-stm"
         } else {
             "block-stm-speculative"
@@ -289,6 +314,31 @@ impl Strategy for BlockStm {
             stats.fallbacks += 1;
             return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
         }
+        let before = start::sequential_start(self.start, block, state, stats)?;
+        if before.outputs.len() == n {
+            // Measured too small to win anything in parallel (see [`Start`]).
+            stats.fallbacks += 1;
+            return Ok(before.outputs);
+        }
+        stats.sequential_start = before.outputs.len() as u64;
+        self.run_parallel(block, before, state, threads, stats)
+    }
+}
+
+impl BlockStm {
+    /// Runs the transactions after `before` (already applied to `state`) in parallel; returns
+    /// the block's outputs, `before`'s first.
+    fn run_parallel(
+        &self,
+        block: &Block,
+        before: sequential::Progress,
+        state: &mut Overlay<'_>,
+        threads: usize,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError> {
+        let first = before.outputs.len();
+        let txs = &block.transactions[first..];
+        let n = txs.len();
         // Wake the pool's threads now: a sleeping thread takes 5 to 30 µs to wake, which the
         // setup below hides in part (a small block's whole run is tens of microseconds).
         let threads = threads.clamp(1, n);
@@ -300,14 +350,16 @@ impl Strategy for BlockStm {
         }
         let state_clear = block.fork.spec_id().is_enabled_in(SpecId::SPURIOUS_DRAGON);
         let mv = MvMemory::new(
-            &block.transactions,
+            txs,
             state_clear,
             block.header.beneficiary,
             !state.reads_are_cheap(),
         );
-        let committer = commit::Committer::new(block, &*state, &mv, state_clear)?;
+        let committer = commit::Committer::new(block, before, &*state, &mv, state_clear)?;
         let shared = Shared {
             block,
+            txs,
+            first,
             base: &*state,
             mv,
             new_code: Default::default(),
@@ -334,7 +386,9 @@ impl Strategy for BlockStm {
             // (A panic while building stops the run like a worker's: readers waiting for the
             // lazy-write index give up instead of waiting forever.)
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                shared.hints.build(block, &shared.mv.lazy)
+                shared
+                    .hints
+                    .build(txs, block.header.beneficiary, &shared.mv.lazy)
             }));
             if let Err(payload) = built {
                 shared
@@ -381,28 +435,31 @@ impl Strategy for BlockStm {
             });
         }
         let c = &shared.counters;
-        stats.executions = c.executions.load(Relaxed);
-        stats.re_executions = stats.executions.saturating_sub(n as u64);
+        let executions = c.executions.load(Relaxed);
+        stats.executions += executions;
+        stats.re_executions = executions.saturating_sub(n as u64);
         stats.validations = c.validations.load(Relaxed);
         stats.aborts = c.aborts.load(Relaxed);
         stats.suspensions = c.suspensions.load(Relaxed);
         // What the workers left to commit (usually the last few transactions).
         shared.commit.lock().commit_ready(&shared);
         let Shared { commit, mv, .. } = shared;
-        let outputs = commit.into_inner().finish(n)?;
+        let outputs = commit.into_inner().finish(first + n)?;
+        // (The parallel part's own outputs: the start's changes are in `state` already.)
+        let ran = &outputs[first..];
         // The post-block operations read the state after the transactions. Sequential
         // execution has it anyway; here it is built only for the accounts they read, when
         // those are known (rewards and withdrawals only credit known accounts).
         match crate::core::post_block_reads(block) {
             Some(accounts) => {
                 for address in accounts {
-                    if let Some(change) = last_change(&outputs, &mv, address, block)? {
+                    if let Some(change) = last_change(ran, &mv, address, block)? {
                         state.apply(&StateChanges::from([(address, change.clone())]));
                     }
                 }
             }
             None => {
-                for out in &outputs {
+                for out in ran {
                     state.apply(&out.changes);
                 }
             }
@@ -416,7 +473,7 @@ impl Strategy for BlockStm {
 /// the transactions (its storage is not needed: the post-block operations only credit balances).
 /// The transactions that changed an account's info are those with an entry in the final
 /// multi-version memory (lazy ones as credits and debits in their records; a change that left the
-/// info as read has no entry, see [`AccountReads::unchanged`], and needs none: the info after it is
+/// info as read has no entry, see [`AccountReads::unchanged`](view::AccountReads::unchanged), and needs none: the info after it is
 /// the info before it), tried from the highest down: a lazy credit that the commit found to change
 /// nothing left no change. The beneficiary's fees are not in the memory: its last change is found
 /// walking back from the block's end, where it is almost always the last transaction's fee.
@@ -521,7 +578,7 @@ fn execute(
     i: TxIdx,
     k: Incarnation,
 ) -> Option<Task> {
-    let tx = &shared.block.transactions[i];
+    let tx = &shared.txs[i];
     let beneficiary = shared.block.header.beneficiary;
     let mut lazy = lazy_recipient(tx, beneficiary);
     // A plain transfer to a contract (an exchange's deposit address, WETH) runs the contract's
@@ -578,7 +635,7 @@ fn execute(
         view.lazy_prefetched = prefetched.take().filter(|_| lazy.is_some());
         view.set_lazy_sender(lazy_sender.then_some((tx.env.caller, tx.env.nonce)));
         local.executions += 1;
-        let mut result = exec.execute_deferring_fee(i, tx, 0);
+        let mut result = exec.execute_deferring_fee(shared.first + i, tx, 0);
         let view = exec.db_mut();
         if let Some(blocking) = view.blocked.take() {
             local.suspensions += 1;
@@ -704,58 +761,6 @@ fn execute(
             beneficiary_written,
         });
         return shared.scheduler.finish_execution(i, k, wrote_new);
-    }
-}
-
-/// The account values a transaction read, to tell which accounts it left with the info it
-/// read (a token contract whose storage changed): those are not written.
-///
-/// Such a write is left out of the multi-version memory. Recording it would change nothing a
-/// higher transaction reads (the value below the transaction plus whatever comes above is the
-/// same with or without it, deltas included) but would make the account one more location the
-/// transaction writes: when it aborts, its writes become ESTIMATEs, and every higher
-/// transaction that merely loaded the account (all callers of a popular token contract, whose
-/// account changes only in storage) would wait for it and fail validation. Leaving it out is
-/// exact because the value was read: if a lower transaction changes it, this transaction's
-/// read is invalidated and it runs again, writing the account if its info then differs. (The
-/// beneficiary, whose fees live outside the memory, and accounts created by the transaction
-/// are always written.)
-///
-/// The reads are scanned when the transaction changed few accounts, indexed when it changed many (a
-/// 2016 state-bloat transaction touches thousands, and scanning its reads once per change was
-/// quadratic).
-enum AccountReads<'r> {
-    Scan(&'r [(Location, Value)]),
-    Indexed(alloy_primitives::map::AddressHashMap<&'r mv_memory::AccountValue>),
-}
-
-impl<'r> AccountReads<'r> {
-    fn new(reads: &'r [(Location, Value)], changes: usize) -> Self {
-        if changes <= 16 {
-            return AccountReads::Scan(reads);
-        }
-        let mut index = alloy_primitives::map::AddressHashMap::default();
-        for (loc, v) in reads {
-            if let (Location::Account(a), Value::Account(seen)) = (loc, v) {
-                index.entry(*a).or_insert(seen);
-            }
-        }
-        AccountReads::Indexed(index)
-    }
-
-    /// Whether the transaction read `address`'s account as `info`, the value it leaves there.
-    fn unchanged(
-        &self,
-        address: alloy_primitives::Address,
-        info: &mv_memory::AccountValue,
-    ) -> bool {
-        match self {
-            AccountReads::Scan(reads) => reads.iter().any(|(loc, v)| {
-                *loc == Location::Account(address)
-                    && matches!(v, Value::Account(seen) if seen == info)
-            }),
-            AccountReads::Indexed(index) => index.get(&address).is_some_and(|seen| *seen == info),
-        }
     }
 }
 

@@ -175,3 +175,55 @@ impl revm::Database for TxView<'_> {
         self.base.block_hash(number)
     }
 }
+
+/// The account values a transaction read, to tell which accounts it left with the info it
+/// read (a token contract whose storage changed): those are not written.
+///
+/// Such a write is left out of the multi-version memory. Recording it would change nothing a
+/// higher transaction reads (the value below the transaction plus whatever comes above is the
+/// same with or without it, deltas included) but would make the account one more location the
+/// transaction writes: when it aborts, its writes become ESTIMATEs, and every higher
+/// transaction that merely loaded the account (all callers of a popular token contract, whose
+/// account changes only in storage) would wait for it and fail validation. Leaving it out is
+/// exact because the value was read: if a lower transaction changes it, this transaction's
+/// read is invalidated and it runs again, writing the account if its info then differs. (The
+/// beneficiary, whose fees live outside the memory, and accounts created by the transaction
+/// are always written.)
+///
+/// The reads are scanned when the transaction changed few accounts, indexed when it changed many (a
+/// 2016 state-bloat transaction touches thousands, and scanning its reads once per change was
+/// quadratic).
+pub(super) enum AccountReads<'r> {
+    Scan(&'r [(Location, Value)]),
+    Indexed(alloy_primitives::map::AddressHashMap<&'r super::mv_memory::AccountValue>),
+}
+
+impl<'r> AccountReads<'r> {
+    pub(super) fn new(reads: &'r [(Location, Value)], changes: usize) -> Self {
+        if changes <= 16 {
+            return AccountReads::Scan(reads);
+        }
+        let mut index = alloy_primitives::map::AddressHashMap::default();
+        for (loc, v) in reads {
+            if let (Location::Account(a), Value::Account(seen)) = (loc, v) {
+                index.entry(*a).or_insert(seen);
+            }
+        }
+        AccountReads::Indexed(index)
+    }
+
+    /// Whether the transaction read `address`'s account as `info`, the value it leaves there.
+    pub(super) fn unchanged(
+        &self,
+        address: alloy_primitives::Address,
+        info: &super::mv_memory::AccountValue,
+    ) -> bool {
+        match self {
+            AccountReads::Scan(reads) => reads.iter().any(|(loc, v)| {
+                *loc == Location::Account(address)
+                    && matches!(v, Value::Account(seen) if seen == info)
+            }),
+            AccountReads::Indexed(index) => index.get(&address).is_some_and(|seen| *seen == info),
+        }
+    }
+}

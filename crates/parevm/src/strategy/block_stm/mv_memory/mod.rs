@@ -617,7 +617,11 @@ mod tests {
         // Five plain transfers; 1 and 2 pay `a`, so they may credit it lazily.
         let block = transfers_to(a, 5, &[1, 2]);
         let mv = MvMemory::new(&block.transactions, true, Address::ZERO, true);
-        super::super::hints::Hints::empty(5).build(&block, &mv.lazy);
+        super::super::hints::Hints::empty(5).build(
+            &block.transactions,
+            block.header.beneficiary,
+            &mv.lazy,
+        );
         mv.record(
             1,
             smallvec::smallvec![],

@@ -34,7 +34,10 @@ impl Strategy for Sequential {
         let base = state.base();
         let overlay = std::mem::replace(state, Overlay::new(base));
         let mut exec = TxExecutor::new(block, RevmDb(overlay));
-        let mut done = Progress::default();
+        let mut done = Progress {
+            outputs: Vec::with_capacity(block.transactions.len()),
+            ..Default::default()
+        };
         let result = run_while(block, &mut exec, &mut done, stats, |_| true);
         *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
         result.map(|()| done.outputs)

@@ -12,16 +12,17 @@
 //!
 //! So the default start measures instead: the calling thread executes the block's first
 //! transactions sequentially — exactly what the sequential strategy does, on the same state —
-//! until [`Start::MEASURED`]'s probe time has passed. It then extrapolates the rest's
-//! sequential time from the probe's pace, per transaction and per unit of gas limit (the only
-//! size known of the transactions not run yet), and takes the larger. If that is under
-//! `min_parallel`, it finishes the block
-//! sequentially (counted as a fallback); otherwise Block-STM runs the remaining transactions in
-//! parallel on top of the state the start left, its commit carrying on the start's cumulative
-//! gas. A big block thus pays only the probe, run on one thread instead of two (half of it:
-//! 25 µs out of milliseconds); a small one is never slower than sequential by more than the
-//! clock reads. A block with so many transactions that even the cheapest would add up to the
-//! bar skips the probe.
+//! until [`Start::MEASURED`]'s probe time has passed. From then on (every fourth transaction)
+//! it extrapolates the rest's sequential time from the pace so far, per transaction and per
+//! unit of gas limit (the only size known of the transactions not run yet), and takes the
+//! larger. While that is under `min_parallel` it goes on sequentially, to the block's end if
+//! it stays so (counted as a fallback); once it is not, Block-STM runs the remaining
+//! transactions in parallel on top of the state the start left, its commit carrying on the
+//! start's cumulative gas. Re-estimating catches the blocks whose first transactions are cheap
+//! and later ones slow. A big block thus pays only the probe, run on one thread instead of two
+//! (half of it: 25 µs out of milliseconds); a small one is never slower than sequential by more
+//! than the clock reads. A block with so many transactions that even the cheapest would add up
+//! to the bar skips the probe.
 //!
 //! Why the result is exact: the transactions run sequentially are sequential execution, and
 //! their changes are applied to the state before the parallel part starts; the parallel part
@@ -44,8 +45,8 @@ use std::time::{Duration, Instant};
 pub enum Start {
     /// Speculate from the first transaction.
     Parallel,
-    /// Run sequentially for `probe`; finish sequentially if the rest's extrapolated sequential
-    /// time is below `min_parallel`, else run the rest in parallel.
+    /// Run sequentially for `probe`, then on while the rest's extrapolated sequential time is
+    /// below `min_parallel` (re-estimated as it goes); run what is left then in parallel.
     Measured {
         /// How long to run sequentially before deciding.
         probe: Duration,
@@ -60,11 +61,11 @@ pub enum Start {
 impl Start {
     /// The default: a 50 µs probe (a fortieth of a 2 ms block), and a parallel run only for a
     /// rest worth a millisecond of sequential execution. Measured on the reference VM at two
-    /// threads: the mainnet blocks under a millisecond gained at most a third in parallel and
-    /// lost up to half (those of cheap transfers most: Block-STM's per-transaction bookkeeping
-    /// is a large share of a one-microsecond transfer), and a bar of 400 µs still ran 0.5 to
-    /// 0.9 ms payout blocks in parallel at 0.84x to 0.9x. A machine whose threads wake faster
-    /// would want a lower bar.
+    /// threads: of the mainnet blocks under a millisecond, most lost in parallel (down to 0.5x;
+    /// those of cheap transfers most: Block-STM's per-transaction bookkeeping is a large share
+    /// of a one-microsecond transfer) and the best gained 1.35x to 1.5x; a bar of 400 µs still
+    /// ran 0.5 to 0.9 ms payout blocks in parallel at 0.84x to 0.9x. A machine whose threads
+    /// wake faster would want a lower bar.
     pub const MEASURED: Start = Start::Measured {
         probe: Duration::from_micros(50),
         min_parallel: Duration::from_millis(1),
@@ -78,6 +79,9 @@ impl Start {
 /// the parallel part — a hot token contract's, in every transaction: 2 to 3% of a 1-Ggas
 /// ERC-20 or swap block.)
 const CHEAPEST_TX: Duration = Duration::from_nanos(500);
+
+/// After the probe, the measured start re-estimates at every this many transactions.
+const RECHECK: usize = 4;
 
 /// Runs the start of `block` on `state` as `start` says: returns the outputs of the
 /// transactions it ran sequentially (all of them, when the block is measured too small for a
@@ -106,17 +110,19 @@ pub(super) fn sequential_start(
             let limits: Vec<u64> = block.transactions.iter().map(|t| t.env.gas_limit).collect();
             let n = limits.len() as u128;
             let total: u128 = limits.iter().map(|l| u128::from(*l)).sum();
-            // The clock starts at the first transaction; once decided, no more clock reads.
+            // The clock starts at the first transaction.
             let mut began: Option<Instant> = None;
-            let (mut ran, mut counted, mut decided) = (0u128, 0usize, false);
+            let (mut ran, mut counted) = (0u128, 0usize);
             Box::new(move |i| {
-                if decided {
-                    return true;
-                }
                 let Some(began) = began else {
                     began = Some(Instant::now());
                     return true;
                 };
+                // (After the probe, the clock is read every fourth transaction: a plain
+                // transfer takes about a microsecond, a clock read some tens of nanoseconds.)
+                if counted > 0 && !i.is_multiple_of(RECHECK) {
+                    return true;
+                }
                 let elapsed = began.elapsed();
                 if elapsed < probe {
                     return true;
@@ -126,15 +132,16 @@ pub(super) fn sequential_start(
                     .map(|l| u128::from(*l))
                     .sum::<u128>();
                 counted = i;
-                // The rest's time at the probe's pace per transaction and per unit of gas
+                // The rest's time at the pace so far per transaction and per unit of gas
                 // limit, the larger: either is fooled by a block whose first transactions are
                 // unlike the rest (cheap, or with outsized limits), and a big block finished
-                // sequentially loses more than a small one run in parallel.
+                // sequentially loses more than a small one run in parallel. Re-estimated as
+                // the start goes on, so that a block whose later transactions are slower
+                // still goes parallel once what is left is worth it.
                 let t = elapsed.as_nanos();
                 let per_tx = t * (n - i as u128) / i as u128;
                 let per_gas = t * (total - ran) / ran.max(1);
-                decided = per_tx.max(per_gas) < min_parallel.as_nanos();
-                decided
+                per_tx.max(per_gas) < min_parallel.as_nanos()
             })
         }
     };
@@ -196,7 +203,7 @@ mod tests {
             min_parallel: cheapest + Duration::from_nanos(1),
         };
         let ran = start(probed, &block, &state);
-        assert!(ran == 1 || ran == n, "{ran}");
+        assert!(ran == 1 || ran == n || ran.is_multiple_of(RECHECK), "{ran}");
         // A probe longer than the block: it all runs within the probe.
         let long = Start::Measured {
             probe: Duration::from_secs(3600),

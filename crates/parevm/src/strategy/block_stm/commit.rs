@@ -249,10 +249,11 @@ fn account_change(info: AccountValue) -> AccountChange {
     }
 }
 
-/// A lazy sender's value after transaction `tx` (the block's `index`), given its real value `before`: revm's validity
-/// checks run on `before` first — the same functions, in the same order, that revm runs before
-/// executing a transaction, so a failure is the error sequential execution reports — and then
-/// the transfer's `cost` comes off the balance and the nonce becomes `nonce_after`.
+/// A lazy sender's value after transaction `tx` (the block's `index`), given its real value
+/// `before`: revm's validity checks run on `before` first — the same functions, in the same
+/// order, that revm runs before executing a transaction, so a failure is the error sequential
+/// execution reports — and then the transfer's `cost` comes off the balance and the nonce
+/// becomes `nonce_after`.
 fn debit(
     tx: &crate::block::Transaction,
     index: usize,

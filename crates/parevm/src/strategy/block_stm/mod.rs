@@ -48,10 +48,11 @@
 //!   per-transaction bookkeeping then costs more than a second core can win back. (The
 //!   limits are known before anything executes; gas is a poor clock for 2016's underpriced
 //!   state-access transactions, which the rule also catches when few.)
-//! - **Measured small.** Every other block starts sequentially, and is finished that way if
-//!   its first 50 µs extrapolate to under a millisecond in all ([`Start::MEASURED`]; the
-//!   `start` module says why and how). Otherwise the rest runs in parallel, on top of the
-//!   state the start left (`sequential_start` in the statistics: how many ran first).
+//! - **Measured small.** Every other block (below 2,000 transactions) starts sequentially, and
+//!   is finished that way if, from its first 50 µs on, what is left keeps extrapolating to
+//!   under a millisecond ([`Start::MEASURED`]; the `start` module says why and how). Otherwise
+//!   the rest runs in parallel, on top of the state the start left (`sequential_start` in the
+//!   statistics: how many ran first).
 //!
 //! [`BlockStm::ALWAYS_SPECULATIVE`] (`block-stm-speculative`) disables all three; the test
 //! suites run it beside the default so that the conformance suites, mostly one-transaction

@@ -95,16 +95,23 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Runs `f` and returns its result with the wall time (ms) and CPU% it took. (The result is
+/// dropped by the caller, after the clock stopped.)
+fn clocked<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (cpu0, t0) = (process_cpu_time(), Instant::now());
+    let out = f();
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = (process_cpu_time() - cpu0).as_secs_f64();
+    (out, wall * 1e3, 100.0 * cpu / wall.max(1e-9))
+}
+
 fn timed(
     block: &Block,
     state: &dyn StateView,
     c: Config,
 ) -> Result<(BlockOutput, f64, f64), ExecError> {
-    let (cpu0, t0) = (process_cpu_time(), Instant::now());
-    let out = execute_block(block, state, c.strategy, c.threads)?;
-    let wall = t0.elapsed().as_secs_f64();
-    let cpu = (process_cpu_time() - cpu0).as_secs_f64();
-    Ok((out, wall * 1e3, 100.0 * cpu / wall.max(1e-9)))
+    let (out, wall, cpu) = clocked(|| execute_block(block, state, c.strategy, c.threads));
+    Ok((out?, wall, cpu))
 }
 
 /// The no-coordination ceiling at one thread count: the block's parts and the pool that runs
@@ -123,6 +130,15 @@ impl Ceiling {
             return Err(format!("{n} transactions cannot fill {threads} parts"));
         }
         let total: u64 = reference.txs.iter().map(|t| t.gas_used).sum();
+        // Each part is the block with some of its transactions (cloned once, not per part).
+        let empty = Block {
+            transactions: Vec::new(),
+            ..block.clone()
+        };
+        let part = |txs: &[crate::block::Transaction]| Block {
+            transactions: txs.to_vec(),
+            ..empty.clone()
+        };
         let mut parts = Vec::with_capacity(threads);
         let (mut first, mut gas) = (0, 0u64);
         for (i, tx) in reference.txs.iter().enumerate() {
@@ -131,17 +147,11 @@ impl Ceiling {
             // Leave at least one transaction for each part still to come.
             let room = n - (i + 1) >= threads - parts.len() - 1;
             if parts.len() + 1 < threads && filled && room {
-                parts.push(Block {
-                    transactions: block.transactions[first..=i].to_vec(),
-                    ..block.clone()
-                });
+                parts.push(part(&block.transactions[first..=i]));
                 first = i + 1;
             }
         }
-        parts.push(Block {
-            transactions: block.transactions[first..].to_vec(),
-            ..block.clone()
-        });
+        parts.push(part(&block.transactions[first..]));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads - 1)
             .thread_name(|i| format!("ceiling-{i}"))
@@ -199,14 +209,9 @@ impl Ceiling {
     }
 
     fn timed(&self, state: &dyn StateView) -> Result<(f64, f64), ExecError> {
-        let (cpu0, t0) = (process_cpu_time(), Instant::now());
-        let outs = self
-            .run(state)
-            .map_err(|e| ExecError::Evm(format!("{CEILING}: {e}")))?;
-        let wall = t0.elapsed().as_secs_f64();
-        let cpu = (process_cpu_time() - cpu0).as_secs_f64();
-        drop(outs);
-        Ok((wall * 1e3, 100.0 * cpu / wall.max(1e-9)))
+        let (outs, wall, cpu) = clocked(|| self.run(state));
+        outs.map_err(|e| ExecError::Evm(format!("{CEILING}: {e}")))?;
+        Ok((wall, cpu))
     }
 }
 

@@ -30,17 +30,8 @@ impl Strategy for Sequential {
         _threads: usize,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
-        // The EVM owns its database; move the overlay in and put it back afterwards.
-        let base = state.base();
-        let overlay = std::mem::replace(state, Overlay::new(base));
-        let mut exec = TxExecutor::new(block, RevmDb(overlay));
-        let mut done = Progress {
-            outputs: Vec::with_capacity(block.transactions.len()),
-            ..Default::default()
-        };
-        let result = run_while(block, &mut exec, &mut done, stats, |_| true);
-        *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
-        result.map(|()| done.outputs)
+        let mut done = Progress::default();
+        run_while(block, state, &mut done, stats, |_| true).map(|()| done.outputs)
     }
 }
 
@@ -56,10 +47,26 @@ pub(crate) struct Progress {
     pub(crate) blob_gas: u64,
 }
 
-/// Executes `block`'s transactions in order from the first not in `done`, each committed to
-/// the executor's overlay before the next, for as long as `go_on(index)` says so (asked before
-/// each one) or until the block's end.
+/// Executes `block`'s transactions on `state` in order from the first not in `done`, each
+/// applied to `state` before the next, for as long as `go_on(index)` says so (asked before each
+/// one) or until the block's end.
 pub(crate) fn run_while(
+    block: &Block,
+    state: &mut Overlay<'_>,
+    done: &mut Progress,
+    stats: &mut ExecStats,
+    go_on: impl FnMut(usize) -> bool,
+) -> Result<(), ExecError> {
+    // The EVM owns its database; move the overlay in and put it back afterwards.
+    let base = state.base();
+    let overlay = std::mem::replace(state, Overlay::new(base));
+    let mut exec = TxExecutor::new(block, RevmDb(overlay));
+    let result = run_on(block, &mut exec, done, stats, go_on);
+    *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
+    result
+}
+
+fn run_on(
     block: &Block,
     exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
     done: &mut Progress,

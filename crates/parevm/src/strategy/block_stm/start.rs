@@ -32,10 +32,9 @@
 
 use crate::{
     block::Block,
-    core::TxExecutor,
     error::ExecError,
     output::ExecStats,
-    state::{Overlay, RevmDb},
+    state::Overlay,
     strategy::sequential::{self, Progress},
 };
 use std::time::{Duration, Instant};
@@ -107,9 +106,11 @@ pub(super) fn sequential_start(
             probe,
             min_parallel,
         } => {
-            let limits: Vec<u64> = block.transactions.iter().map(|t| t.env.gas_limit).collect();
-            let n = limits.len() as u128;
-            let total: u128 = limits.iter().map(|l| u128::from(*l)).sum();
+            let limits = |txs: &[crate::block::Transaction]| -> u128 {
+                txs.iter().map(|t| u128::from(t.env.gas_limit)).sum()
+            };
+            let n = block.transactions.len() as u128;
+            let total = limits(&block.transactions);
             // The clock starts at the first transaction.
             let mut began: Option<Instant> = None;
             let (mut ran, mut counted) = (0u128, 0usize);
@@ -127,10 +128,7 @@ pub(super) fn sequential_start(
                 if elapsed < probe {
                     return true;
                 }
-                ran += limits[counted..i]
-                    .iter()
-                    .map(|l| u128::from(*l))
-                    .sum::<u128>();
+                ran += limits(&block.transactions[counted..i]);
                 counted = i;
                 // The rest's time at the pace so far per transaction and per unit of gas
                 // limit, the larger: either is fooled by a block whose first transactions are
@@ -145,13 +143,8 @@ pub(super) fn sequential_start(
             })
         }
     };
-    // The EVM owns its database; move the overlay in and put it back afterwards.
-    let base = state.base();
-    let overlay = std::mem::replace(state, Overlay::new(base));
-    let mut exec = TxExecutor::new(block, RevmDb(overlay));
-    let result = sequential::run_while(block, &mut exec, &mut done, stats, go_on);
-    *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
-    result.map(|()| done)
+    sequential::run_while(block, state, &mut done, stats, go_on)?;
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -262,6 +262,26 @@ proptest! {
     }
 }
 
+/// Block-STM equals sequential on the block of `txs` at 1, 2, 4 and 8 threads, under each of
+/// `forks`, with a fresh beneficiary and with `beneficiary` (an EOA that also sends).
+fn same_verdict_on(txs: &[(usize, Kind, bool)], forks: [Fork; 2], beneficiary: Option<usize>) {
+    for fork in forks {
+        for beneficiary in [None, beneficiary] {
+            let spec = Spec {
+                fork,
+                beneficiary,
+                txs: txs.to_vec(),
+            };
+            let (block, state) = build(&spec);
+            for threads in [1, 2, 4, 8] {
+                if let Err(e) = same_verdict(&block, &state, threads) {
+                    panic!("{fork:?} beneficiary {beneficiary:?}: {e}");
+                }
+            }
+        }
+    }
+}
+
 /// A recipient credited lazily by several transfers, between which it sends (a full write of
 /// its account) and is paid by a self-destruct: the serial part of Block-STM's finalize must
 /// restart its running balance at each full write.
@@ -279,21 +299,28 @@ fn lazy_credits_around_full_writes_of_the_recipient() {
         (3, t(4), false),
         (1, t(4), false),
     ];
-    for fork in [Fork::Berlin, Fork::Cancun] {
-        for beneficiary in [None, Some(2)] {
-            let spec = Spec {
-                fork,
-                beneficiary,
-                txs: txs.clone(),
-            };
-            let (block, state) = build(&spec);
-            for threads in [1, 2, 4, 8] {
-                if let Err(e) = same_verdict(&block, &state, threads) {
-                    panic!("{fork:?} beneficiary {beneficiary:?}: {e}");
-                }
-            }
-        }
-    }
+    same_verdict_on(&txs, [Fork::Berlin, Fork::Cancun], Some(2));
+}
+
+/// Senders whose first transaction is a contract call (recorded as a debit of the sender, not
+/// a full value), then pay onwards lazily, receive, and call again: readers above them and
+/// the commit must sum those debits with the lazy credits and debits around them.
+#[test]
+fn first_calls_debit_their_senders() {
+    let t = Kind::Transfer;
+    let txs = vec![
+        (0, Kind::Inc(0), false),
+        (1, Kind::Nested, false),
+        (0, t(2), false),
+        (1, t(0), false),
+        (2, Kind::Inc(0), false),
+        (0, Kind::Inc(1), false),
+        (2, t(1), false),
+        (3, Kind::Revert(1), false),
+        (3, t(0), false),
+        (0, t(3), false),
+    ];
+    same_verdict_on(&txs, [Fork::Berlin, Fork::Prague], Some(3));
 }
 
 #[test]

@@ -155,7 +155,7 @@ impl Committer {
         self.blob_gas += out.blob_gas_used;
         out.receipt.cumulative_gas_used = self.gas;
         // The lazy accounts' entries, left by execution with stand-in values, are replaced.
-        if let Some(super::LazyDebit { cost, nonce, seen }) = *lazy_debit {
+        if let Some(super::deltas::LazyDebit { cost, nonce, seen }) = *lazy_debit {
             let sender = tx.env.caller;
             let seen = seen.value();
             // Its value before `i` is the pre-block value when nothing below ever wrote it:
@@ -175,6 +175,16 @@ impl Committer {
                 self.running.insert(sender, (after, i));
             }
             out.changes.insert(sender, account_change(after));
+        }
+        // A sender with a running value whose transaction went into the memory as a debit (see
+        // `sender_debit`), or as a full value, left its real value in the output: the running
+        // value moves on to it.
+        if !self.running.is_empty()
+            && lazy_debit.is_none()
+            && let Some(change) = out.changes.get(&tx.env.caller)
+            && let Some(running) = self.running.get_mut(&tx.env.caller)
+        {
+            *running = (change.info, i);
         }
         if let Some(seen) = *lazy_credit {
             // (A call: see `lazy_recipient`, which also rules out the beneficiary.)

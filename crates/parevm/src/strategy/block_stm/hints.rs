@@ -56,10 +56,10 @@ const NONE: u32 = u32::MAX;
 
 /// Per address while the hints are built: the last transaction it sent, the last one that
 /// called it, its index in `contracts` (`NONE` until a second caller comes), and its last
-/// touch by a plain transfer for the lazy-write index (encoded, see [`Touch`]; 0: none).
-/// Sixteen bytes, so that the map's entries are 36 bytes: building the hints is two random
-/// lookups per transaction in a map of every sender and callee, and its size decides their
-/// cost.
+/// touch for the lazy-write index (as a sender, or as a plain transfer's recipient; encoded,
+/// see [`Touch`]; 0: none). Sixteen bytes, so that the map's entries are 36 bytes: building
+/// the hints is two random lookups per transaction in a map of every sender and callee, and
+/// its size decides their cost.
 #[derive(Clone, Copy)]
 struct Last {
     sent: u32,
@@ -142,28 +142,30 @@ impl Hints {
         let plus_one = |i: u32| if i == NONE { 0 } else { i + 1 };
         for (i, tx) in txs.iter().enumerate() {
             let t = i as u32;
-            // A plain transfer may write lazy deltas to its sender and recipient.
+            // Any transaction may write a debit to its sender; a plain transfer may also
+            // credit its recipient.
             let candidate = super::lazy_recipient(tx, beneficiary).is_some();
-            let touch = |role| {
-                if candidate {
-                    Touch { tx: i, role }.encode()
-                } else {
-                    0
-                }
-            };
             let entry = last.entry(tx.env.caller).or_default();
             let sent = std::mem::replace(&mut entry.sent, t);
             self.same_sender[i].store(plus_one(sent), Relaxed);
-            let of_sender = entry.lazy;
-            if candidate {
-                entry.lazy = touch(Role::Sender);
-            }
+            let of_sender = std::mem::replace(
+                &mut entry.lazy,
+                Touch {
+                    tx: i,
+                    role: Role::Sender,
+                }
+                .encode(),
+            );
             let mut of_recipient = 0;
             if let revm::primitives::TxKind::Call(to) = tx.env.kind {
                 let entry = last.entry(to).or_default();
                 of_recipient = entry.lazy;
                 if candidate {
-                    entry.lazy = touch(Role::Recipient);
+                    entry.lazy = Touch {
+                        tx: i,
+                        role: Role::Recipient,
+                    }
+                    .encode();
                 }
                 let previous = std::mem::replace(&mut entry.called, t);
                 if previous != NONE {

@@ -3,28 +3,29 @@
 //! A plain transfer run lazily credits its recipient and debits its sender as deltas kept in
 //! the transaction's own record (see `MvMemory::record`), not in the account's slot of the
 //! shared maps: inserting two slots per transfer there was the largest cost Block-STM added to a
-//! block of plain transfers. A reader that needs an account's value in full (not only whether it
-//! has code) then needs the transactions below it that may have written such a delta. Those are
-//! known before execution: only a plain transfer (`lazy_recipient`) can write one, and only to
-//! its sender and its recipient. This index links them:
+//! block of plain transfers. Any other transaction may debit its sender the same way (see the
+//! strategy's `sender_debit`). A reader that needs an account's value in full (not only whether
+//! it has code) then needs the transactions below it that may have written such a delta. Those
+//! are known before execution: a transaction debits only its sender, and only a plain transfer
+//! (`lazy_recipient`) credits, only its recipient. This index links them:
 //!
-//! - per transaction `i`, the previous candidate *touching* `i`'s sender and the previous
-//!   candidate touching `i`'s recipient (a candidate touches the accounts that are its sender
-//!   and its recipient);
+//! - per transaction `i`, the previous transaction *touching* `i`'s sender and the previous
+//!   one touching `i`'s recipient (every transaction touches its sender; a plain transfer, a
+//!   *candidate*, also touches its recipient);
 //! - per address, its last touch in the block (once the whole block is indexed).
 //!
-//! A [`Touch`] names the candidate and the role the account plays in it, which says which of
-//! the candidate's two links continues that account's chain. The touches of `a` below `i` are
+//! A [`Touch`] names the transaction and the role the account plays in it, which says which of
+//! the transaction's two links continues that account's chain. The touches of `a` below `i` are
 //! found by starting from `i`'s own link when `a` is `i`'s sender or recipient (the common case:
 //! the commit settling a transfer, a sender's next transaction, a recipient that pays onwards),
 //! else from `a`'s last touch in the block, and following links down.
 //!
-//! Why it is complete: every transaction that writes a lazy delta to `a` is a candidate
-//! touching `a` (candidacy is decided on the transaction's fields alone, a superset of the
-//! transactions that actually run lazily), and `a`'s chain holds every candidate touching `a`
+//! Why it is complete: every transaction that writes a delta to `a` touches `a` (as its
+//! sender, or as a candidate's recipient: decided on the transaction's fields alone, a superset
+//! of the transactions that actually write deltas), and `a`'s chain holds every touch of `a`
 //! in descending order, because the builder goes through the block in order and links each
-//! candidate to the previous touch of the same account it met. A candidate that did not write
-//! lazily costs a look at its record, never a wrong value.
+//! touch to the previous touch of the same account it met. A transaction that wrote no delta
+//! costs a look at its record, never a wrong value.
 //!
 //! # State machine
 //!
@@ -44,19 +45,19 @@ use std::sync::{
     atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Acquire, Ordering::Relaxed},
 };
 
-/// The account's role in a candidate: which of the candidate's links continues its chain.
+/// The account's role in a transaction: which of the transaction's links continues its chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The account is the candidate's sender.
+    /// The account is the transaction's sender.
     Sender = 0,
-    /// The account is the candidate's recipient.
+    /// The account is the candidate's (a plain transfer's) recipient.
     Recipient = 1,
 }
 
-/// A candidate transaction and the role an account plays in it.
+/// A transaction and the role an account plays in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Touch {
-    /// The candidate.
+    /// The transaction.
     pub(crate) tx: TxIdx,
     /// The account's role in it.
     pub(crate) role: Role,
@@ -160,7 +161,7 @@ impl<'a> LazyIndex<'a> {
         }
     }
 
-    /// The touches of `address` by candidates below transaction `i`, highest first.
+    /// The touches of `address` by transactions below `i`, highest first.
     pub(crate) fn touches_below(
         &self,
         address: Address,

@@ -18,7 +18,10 @@
 //! every transaction depend on the previous one. A transaction that reads the beneficiary
 //! (BALANCE, a transfer to it) sees the sum of all fees below it, and pays its own fee inside
 //! the EVM as sequential execution does. As transactions commit, in block order, fees are
-//! folded into each one's state changes, so the output equals sequential's exactly.
+//! folded into each one's state changes, so the output equals sequential's exactly. A
+//! transaction's own sender, when no lower transaction wrote it, is recorded as a debit too
+//! (`sender_debit`): read and validated like any account, so nothing about it is deferred, but
+//! kept out of the shared maps, where nobody would have read it.
 //!
 //! Plain value transfers (no calldata, to an account without code) go further, on both sides. The
 //! recipient is credited as a delta (only its lack of code is read). The sender is *lazy*
@@ -59,6 +62,7 @@
 //! blocks, still exercise the machinery.
 
 mod commit;
+mod deltas;
 mod hints;
 mod lazy_index;
 mod mv_memory;
@@ -79,6 +83,7 @@ use crate::{
     state::{AccountChange, Overlay, StateChanges, StateView},
 };
 use alloy_primitives::U256;
+use deltas::{LazyDebit, lazy_recipient, lazy_sender_eligible, sender_debit};
 use mv_memory::{Location, MvMemory, Value, Write};
 use parking_lot::Mutex;
 use pool::pool;
@@ -160,61 +165,6 @@ struct TxResult {
     /// lazy sender's stand-in): noted here, so that the commit need not search every
     /// transaction's changes for it.
     beneficiary_written: bool,
-}
-
-/// What a lazy sender's plain transfer did to it (see [`lazy_sender_eligible`]).
-#[derive(Clone, Copy)]
-struct LazyDebit {
-    /// What the transfer cost the sender (value plus gas).
-    cost: U256,
-    /// The sender's nonce afterwards.
-    nonce: u64,
-    /// The sender's value execution read to establish it has no code (its real value before
-    /// the transfer when no lower transaction ever wrote it; otherwise the commit reads that).
-    seen: mv_memory::CodelessValue,
-}
-
-/// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
-/// credited as a delta: no calldata, no EIP-7702 authorizations, not to itself, the
-/// beneficiary or a precompile (those execute code). Whether the recipient has code is checked
-/// when it is read.
-fn lazy_recipient(
-    tx: &crate::block::Transaction,
-    beneficiary: alloy_primitives::Address,
-) -> Option<alloy_primitives::Address> {
-    let revm::primitives::TxKind::Call(to) = tx.env.kind else {
-        return None;
-    };
-    let precompile_range = to.as_slice()[..18].iter().all(|b| *b == 0);
-    (tx.env.data.is_empty()
-        && tx.env.authorization_list.is_empty()
-        && to != tx.env.caller
-        && to != beneficiary
-        && !precompile_range)
-        .then_some(to)
-}
-
-/// Whether the sender of `tx`, a plain transfer (see [`lazy_recipient`]), may run lazily: the
-/// EVM gets a stand-in balance and the transaction's own nonce instead of waiting for the
-/// sender's previous transactions, and the cost is recorded as a debit.
-///
-/// Why this is exact: a plain transfer to a codeless account runs no code, so nothing observes
-/// the sender's balance or nonce except the EVM's validity checks, and its cost (value plus gas
-/// used times price) does not depend on them. Finalize, meeting transactions in block order,
-/// knows the sender's real value before each one and runs revm's own checks on it
-/// (`validate_account_nonce_and_code_with_components`, `calculate_caller_fee`): when they pass,
-/// sequential execution would have produced the same result; when they fail, sequential
-/// execution would have rejected the transaction with that very error. The sender's lack of
-/// code is an ordinary read, validated as usual. The beneficiary may be the sender (mining
-/// pools pay out from it): its fee is then credited inside the EVM and is part of the net
-/// cost. Not for blob transactions or amounts near the stand-in balance.
-fn lazy_sender_eligible(tx: &crate::block::Transaction) -> bool {
-    use revm::context_interface::Transaction as _;
-    tx.tx_type != 3
-        && tx
-            .env
-            .max_balance_spending()
-            .is_ok_and(|v| v < view::LAZY_SENDER_BALANCE >> 4)
 }
 
 /// How long (in spin-loop hints, each some tens of cycles) the calling thread waits awake
@@ -725,12 +675,22 @@ fn execute(
                     continue;
                 }
                 beneficiary_written |= *address == beneficiary;
-                // An account whose info the transaction left as it read it (a token contract
-                // whose storage changed) is not written: see [`AccountReads::unchanged`].
-                if change.storage_cleared
+                // The sender's account, when no lower transaction ever wrote it, goes in as a
+                // debit: see [`sender_debit`].
+                let debit = (*address == tx.env.caller && !change.storage_cleared)
+                    .then(|| {
+                        sender_debit(&shared.mv, beneficiary, *address, i, &read_infos, change)
+                    })
+                    .flatten();
+                if let Some(debit) = debit {
+                    lazy_writes.push((*address, debit));
+                } else if change.storage_cleared
                     || *address == beneficiary
                     || !read_infos.unchanged(*address, &change.info)
                 {
+                    // An account whose info the transaction left as it read it (a token
+                    // contract whose storage changed) is not written: see
+                    // [`AccountReads::unchanged`].
                     writes.push((Location::Account(*address), Write::Account(change.info)));
                 }
                 if change.storage_cleared {

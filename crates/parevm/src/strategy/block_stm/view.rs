@@ -218,12 +218,20 @@ impl<'r> AccountReads<'r> {
         address: alloy_primitives::Address,
         info: &super::mv_memory::AccountValue,
     ) -> bool {
+        self.read(address).is_some_and(|seen| seen == info)
+    }
+
+    /// The value the transaction read of `address`'s account in full, if it did.
+    pub(super) fn read(
+        &self,
+        address: alloy_primitives::Address,
+    ) -> Option<&'r super::mv_memory::AccountValue> {
         match self {
-            AccountReads::Scan(reads) => reads.iter().any(|(loc, v)| {
-                *loc == Location::Account(address)
-                    && matches!(v, Value::Account(seen) if seen == info)
+            AccountReads::Scan(reads) => reads.iter().find_map(|(loc, v)| match (loc, v) {
+                (Location::Account(a), Value::Account(seen)) if *a == address => Some(seen),
+                _ => None,
             }),
-            AccountReads::Indexed(index) => index.get(&address).is_some_and(|seen| *seen == info),
+            AccountReads::Indexed(index) => index.get(&address).copied(),
         }
     }
 }

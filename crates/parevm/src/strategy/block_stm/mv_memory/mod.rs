@@ -5,7 +5,7 @@
 //! account's storage was wiped (creation or destruction). No hashing is used as identity, so
 //! two locations never collide.
 //!
-//! A write is a full value, a *delta* (a lazy transfer's credit to its recipient, or a lazy
+//! A write is a full value, a *delta* (a lazy transfer's credit to its recipient, or a
 //! sender's debit with its new nonce: applied in block order on top of the highest full value,
 //! so they do not order transactions unless one of them reads the account in full), or an
 //! ESTIMATE: the mark left by an aborted incarnation, meaning "a value will probably be
@@ -13,9 +13,10 @@
 //!
 //! Full values live in the locations' slots (in shards, see [`SlotMap`]); deltas live in the
 //! writing transaction's own record, found through the [`LazyIndex`] (only plain transfers
-//! write them, to their sender and recipient, so the index is known before execution), which
-//! spares a block of transfers two shared-map inserts per transaction. Deferred beneficiary
-//! fees live in the records too.
+//! credit, their recipients, and a transaction debits only its own sender, so the index is
+//! known before execution), which spares a block of transfers two shared-map inserts per
+//! transaction, and a block of independent calls one. Deferred beneficiary fees live in the
+//! records too.
 //!
 //! Reads resolve by walking down from `i - 1`: the highest full value below `i` (or the
 //! pre-block state), then the deltas written between it and `i`, in block order. A storage

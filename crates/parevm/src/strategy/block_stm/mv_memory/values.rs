@@ -60,15 +60,17 @@ pub(crate) enum Write {
     Wipe,
 }
 
-/// A lazy transfer's commutative write to an account, which a read folds onto the highest
-/// full value below it instead of starting from (kept in the writer's record, not in a slot;
-/// 48 bytes against a [`Write`]'s 80, as every transaction's record holds room for two).
+/// A commutative write to an account (a lazy transfer's credit, a sender's debit), which a
+/// read folds onto the highest full value below it instead of starting from (kept in the
+/// writer's record, not in a slot; 48 bytes against a [`Write`]'s 80, as every transaction's
+/// record holds room for two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delta {
     /// A balance increment (a touch, when zero) applied after the writer's other effects.
     Credit(U256),
-    /// A lazy sender's plain transfer: the balance goes down by `amount` (value plus gas) and
-    /// the nonce becomes `nonce`. Code is unchanged.
+    /// A sender's transaction: the balance goes down by `amount` (value plus gas, for a lazy
+    /// sender's plain transfer; for any other, what it took from the balance it read) and the
+    /// nonce becomes `nonce`. Code is unchanged.
     Debit {
         /// What the transfer cost the sender.
         amount: U256,
@@ -78,6 +80,20 @@ pub(crate) enum Delta {
 }
 
 impl Delta {
+    /// The debit that takes a sender's account from `before`, as its transaction read it, to
+    /// `after`, as the transaction left it, if one does: both exist, the code is the same,
+    /// the balance went down (or stayed) and the nonce is not zero. (Applied to `before`, it
+    /// gives `after` exactly.)
+    pub(crate) fn debit_between(before: &AccountValue, after: &AccountValue) -> Option<Delta> {
+        let (Some((was, _, code_was)), Some((balance, nonce, code))) = (before, after) else {
+            return None;
+        };
+        (code_was == code && balance <= was && *nonce != 0).then(|| Delta::Debit {
+            amount: was - balance,
+            nonce: *nonce,
+        })
+    }
+
     /// `value` after this delta.
     pub(super) fn apply(&self, value: AccountValue, state_clear: bool) -> AccountValue {
         match self {
@@ -151,3 +167,41 @@ pub(crate) enum ReadResult {
 
 /// A lazy transfer's deltas: its recipient's credit and its sender's debit.
 pub(crate) type LazyWrites = SmallVec<[(Address, Delta); 2]>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::b256;
+
+    #[test]
+    fn a_debit_between_two_values_takes_the_first_to_the_second() {
+        let code = b256!("0x1111111111111111111111111111111111111111111111111111111111111111");
+        let before = Some((U256::from(1_000), 4, KECCAK_EMPTY));
+        let after = Some((U256::from(600), 5, KECCAK_EMPTY));
+        let d = Delta::debit_between(&before, &after).expect("a debit");
+        assert_eq!(
+            d,
+            Delta::Debit {
+                amount: U256::from(400),
+                nonce: 5
+            }
+        );
+        for state_clear in [false, true] {
+            assert_eq!(d.apply(before, state_clear), after);
+        }
+        // Not a debit: the balance went up, the code changed, the account appeared or went,
+        // the nonce is zero.
+        let more = Some((U256::from(1_001), 5, KECCAK_EMPTY));
+        let coded = Some((U256::from(600), 5, code));
+        let zero_nonce = Some((U256::from(600), 0, KECCAK_EMPTY));
+        for (b, a) in [
+            (before, more),
+            (before, coded),
+            (None, after),
+            (before, None),
+            (before, zero_nonce),
+        ] {
+            assert_eq!(Delta::debit_between(&b, &a), None, "{b:?} -> {a:?}");
+        }
+    }
+}

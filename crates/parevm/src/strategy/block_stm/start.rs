@@ -12,8 +12,9 @@
 //!
 //! So the default start measures instead: the calling thread executes the block's first
 //! transactions sequentially — exactly what the sequential strategy does, on the same state —
-//! until [`Start::MEASURED`]'s probe time has passed. From then on (every fourth transaction)
-//! it extrapolates the rest's sequential time from the pace so far, per transaction and per
+//! until [`Start::MEASURED`]'s probe time has passed (it reads the clock every fourth
+//! transaction, sooner after ones with much gas limit). From then on, at each reading, it
+//! extrapolates the rest's sequential time from the pace so far, per transaction and per
 //! unit of gas limit (the only size known of the transactions not run yet), and takes the
 //! larger. While that is under `min_parallel` it goes on sequentially, to the block's end if
 //! it stays so (counted as a fallback); once it is not, Block-STM runs the remaining
@@ -79,8 +80,14 @@ impl Start {
 /// ERC-20 or swap block.)
 const CHEAPEST_TX: Duration = Duration::from_nanos(500);
 
-/// After the probe, the measured start re-estimates at every this many transactions.
+/// The measured start reads the clock (and after the probe re-estimates) at every this many
+/// transactions...
 const RECHECK: usize = 4;
+
+/// ...or sooner, once the transactions run since the last reading had this much gas limit
+/// together: a transaction with that much may be slow, and a block of heavy ones should not
+/// run several before the start notices (four plain transfers stay below it).
+const CLOCK_GAS: u64 = 100_000;
 
 /// Runs the start of `block` on `state` as `start` says: returns the outputs of the
 /// transactions it ran sequentially (all of them, when the block is measured too small for a
@@ -114,16 +121,22 @@ pub(super) fn sequential_start(
             // The clock starts at the first transaction.
             let mut began: Option<Instant> = None;
             let (mut ran, mut counted) = (0u128, 0usize);
+            // Gas limits of the transactions run since the clock was last read.
+            let mut unclocked = 0u64;
             Box::new(move |i| {
                 let Some(began) = began else {
                     began = Some(Instant::now());
                     return true;
                 };
-                // (After the probe, the clock is read every fourth transaction: a plain
-                // transfer takes about a microsecond, a clock read some tens of nanoseconds.)
-                if counted > 0 && !i.is_multiple_of(RECHECK) {
+                // The clock is read every fourth transaction, or sooner after transactions
+                // that may have been slow (their limits add up to `CLOCK_GAS`): reading it
+                // takes some tens of nanoseconds, about 2% of a one-microsecond transfer,
+                // which a block finished sequentially would pay on every transaction.
+                unclocked += block.transactions[i - 1].env.gas_limit;
+                if unclocked < CLOCK_GAS && !i.is_multiple_of(RECHECK) {
                     return true;
                 }
+                unclocked = 0;
                 let elapsed = began.elapsed();
                 if elapsed < probe {
                     return true;
@@ -183,8 +196,9 @@ mod tests {
         };
         assert_eq!(start(small, &block, &state), n);
         // A bar of a nanosecond: enough transactions to reach it even at the cheapest pace, so
-        // no probe; a bar just above what they could add up to: probed, and handed over once
-        // one transaction was measured (no transaction runs in under a nanosecond per gas).
+        // no probe; a bar just above what they could add up to: probed, and handed over at the
+        // first clock reading, after the fourth transfer: four have less gas limit than a
+        // reading waits for.
         let cheapest = CHEAPEST_TX * n as u32;
         let known = Start::Measured {
             probe: Duration::from_secs(3600),
@@ -195,8 +209,19 @@ mod tests {
             probe: Duration::ZERO,
             min_parallel: cheapest + Duration::from_nanos(1),
         };
+        // (Usually at the fourth: a machine that ran four transfers in under half their
+        // cheapest time each would go on to a later reading.)
         let ran = start(probed, &block, &state);
-        assert!(ran == 1 || ran == n || ran.is_multiple_of(RECHECK), "{ran}");
+        assert!(ran == n || ran > 0 && ran.is_multiple_of(RECHECK), "{ran}");
+        // A swap's limit is more than a reading waits for: the clock is read after the first.
+        let (swaps, swaps_state) =
+            workload::generate(&WorkloadSpec::new(WorkloadKind::Swaps, 2_000_000));
+        assert!(swaps.transactions[0].env.gas_limit >= CLOCK_GAS);
+        let probed = Start::Measured {
+            probe: Duration::ZERO,
+            min_parallel: CHEAPEST_TX * swaps.transactions.len() as u32 + Duration::from_nanos(1),
+        };
+        assert_eq!(start(probed, &swaps, &swaps_state), 1);
         // A probe longer than the block: it all runs within the probe.
         let long = Start::Measured {
             probe: Duration::from_secs(3600),

@@ -6,9 +6,8 @@
 //! alternate (sequential, parallel, sequential, parallel, ...), so the *ratio* of medians is
 //! trustworthy even when absolute times are not. Every other round runs the configurations in
 //! reverse order (A B, B A, A B, ...), so that none always runs right after the same other
-//! one: with a fixed order, a block that Block-STM runs sequentially (its size rules) read 2
-//! to 4% slower than the sequential strategy in the mainnet sweep, run after run, while the
-//! two alone took the same time. Before timing, each strategy's output is checked equal to
+//! one, in the caches and allocator state that one left (no effect of the fixed order was
+//! resolved on the reference machine; the alternation rules it out). Before timing, each strategy's output is checked equal to
 //! sequential's: the harness refuses to time a wrong answer.
 //!
 //! # The no-coordination ceiling

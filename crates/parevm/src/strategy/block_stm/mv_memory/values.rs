@@ -72,7 +72,7 @@ pub(crate) enum Delta {
     /// sender's plain transfer; for any other, what it took from the balance it read) and the
     /// nonce becomes `nonce`. Code is unchanged.
     Debit {
-        /// What the transfer cost the sender.
+        /// What the transaction took from the sender's balance.
         amount: U256,
         /// The sender's nonce afterwards.
         nonce: u64,
@@ -165,7 +165,7 @@ pub(crate) enum ReadResult {
     Blocked(TxIdx),
 }
 
-/// A lazy transfer's deltas: its recipient's credit and its sender's debit.
+/// A transaction's deltas: a lazy transfer's credit to its recipient, and its sender's debit.
 pub(crate) type LazyWrites = SmallVec<[(Address, Delta); 2]>;
 
 #[cfg(test)]

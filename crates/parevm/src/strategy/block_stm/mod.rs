@@ -61,6 +61,7 @@
 //! suites run it beside the default so that the conformance suites, mostly one-transaction
 //! blocks, still exercise the machinery.
 
+mod addr_table;
 mod commit;
 mod deltas;
 mod hints;

@@ -122,22 +122,27 @@ fn runs_per_sample(ms: f64) -> usize {
     ((MIN_SAMPLE_MS / ms.max(1e-6)).ceil() as usize).clamp(1, 1_000)
 }
 
-/// Runs `block` with `c` `repeat` times back to back; returns the last output, the wall time per
-/// run (ms) and the CPU%. The outputs are dropped after the clock stops.
+/// Runs `run` `repeat` times (at least once) back to back; returns the last result, or the
+/// first error, with the wall time per run (ms) and the CPU%. The results are dropped after the
+/// clock stops.
+fn clocked_runs<T, E>(repeat: usize, run: impl Fn() -> Result<T, E>) -> Result<(T, f64, f64), E> {
+    let repeat = repeat.max(1);
+    let (outs, wall, cpu) = clocked(|| (0..repeat).map(|_| run()).collect::<Vec<_>>());
+    let last = outs.into_iter().try_fold(None, |_, out| out.map(Some))?;
+    Ok((last.expect("at least one run"), wall / repeat as f64, cpu))
+}
+
+/// Runs `block` with `c` `repeat` times back to back: the last output, the wall time per run
+/// (ms) and the CPU%.
 fn timed(
     block: &Block,
     state: &dyn StateView,
     c: Config,
     repeat: usize,
 ) -> Result<(BlockOutput, f64, f64), ExecError> {
-    let (outs, wall, cpu) = clocked(|| {
-        (0..repeat.max(1))
-            .map(|_| execute_block(block, state, c.strategy, c.threads))
-            .collect::<Vec<_>>()
-    });
-    let last = outs.into_iter().try_fold(None, |_, out| out.map(Some))?;
-    let out = last.expect("at least one run");
-    Ok((out, wall / repeat.max(1) as f64, cpu))
+    clocked_runs(repeat, || {
+        execute_block(block, state, c.strategy, c.threads)
+    })
 }
 
 /// The no-coordination ceiling at one thread count: the block's parts and the pool that runs
@@ -236,15 +241,9 @@ impl Ceiling {
 
     /// Runs the parts `repeat` times back to back: the wall time per run (ms) and the CPU%.
     fn timed(&self, state: &dyn StateView, repeat: usize) -> Result<(f64, f64), ExecError> {
-        let (outs, wall, cpu) = clocked(|| {
-            (0..repeat.max(1))
-                .map(|_| self.run(state))
-                .collect::<Vec<_>>()
-        });
-        for out in outs {
-            out.map_err(|e| ExecError::Evm(format!("{CEILING}: {e}")))?;
-        }
-        Ok((wall / repeat.max(1) as f64, cpu))
+        let (_, wall, cpu) = clocked_runs(repeat, || self.run(state))
+            .map_err(|e| ExecError::Evm(format!("{CEILING}: {e}")))?;
+        Ok((wall, cpu))
     }
 }
 
@@ -313,13 +312,9 @@ pub fn measure(
     let mut cpus = vec![Vec::with_capacity(iterations); runs];
     let mut stats = vec![Default::default(); all.len()];
     for round in 0..iterations.max(1) {
-        // Every other round in reverse order (see the module docs).
-        let order: Box<dyn Iterator<Item = usize>> = if round % 2 == 0 {
-            Box::new(0..runs)
-        } else {
-            Box::new((0..runs).rev())
-        };
-        for i in order {
+        for k in 0..runs {
+            // Every other round in reverse order (see the module docs).
+            let i = if round % 2 == 0 { k } else { runs - 1 - k };
             let (wall, cpu) = if let Some(c) = all.get(i) {
                 let (out, wall, cpu) = timed(block, state, *c, repeat)?;
                 stats[i] = out.stats;

@@ -30,13 +30,10 @@ pub(super) struct AddrTable {
     mask: usize,
 }
 
-/// The key of `a`: its bytes folded to a word (never 0, which marks an empty bucket).
+/// The key of `a`: its bytes folded to a word, as the multi-version memory hashes addresses
+/// (never 0, which marks an empty bucket).
 pub(super) fn key(a: &Address) -> u64 {
-    let b = a.as_slice();
-    let head = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-    let mid = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-    let tail = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")) as u64;
-    (head ^ mid.rotate_left(21) ^ tail.rotate_left(42)).max(1)
+    super::mv_memory::fold_address(a).max(1)
 }
 
 impl AddrTable {

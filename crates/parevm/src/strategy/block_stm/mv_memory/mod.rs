@@ -42,6 +42,7 @@ mod writers;
 
 use crate::state::changes::apply_credit;
 use slot::{Entry, Slot};
+pub(super) use values::fold_address;
 pub(crate) use values::{
     AccountValue, CodelessValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes,
     codeless,

@@ -21,7 +21,9 @@ pub(crate) enum Location {
     StorageWipe(Address),
 }
 
-fn fold_address(a: &Address) -> u64 {
+/// An address's 20 bytes folded into one word (for hashing; equal words do not mean equal
+/// addresses).
+pub(in crate::strategy::block_stm) fn fold_address(a: &Address) -> u64 {
     let b = a.as_slice();
     let head = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
     let mid = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));

@@ -39,6 +39,14 @@ fn main() {
             took
         })
         .collect();
+    if std::env::var_os("PROFILE_BLOCK_ALL").is_some() {
+        // Every run's time in order (to see whether a process's runs drift or switch modes).
+        let ms: Vec<String> = times
+            .iter()
+            .map(|t| format!("{:.1}", t.as_secs_f64() * 1e3))
+            .collect();
+        eprintln!("runs (ms): {}", ms.join(" "));
+    }
     times.sort();
     eprintln!("{:?} per block (median)", times[times.len() / 2]);
 }

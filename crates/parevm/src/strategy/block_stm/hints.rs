@@ -20,9 +20,9 @@
 //!   token with many independent transfers) speculative.
 //!
 //! Building the known hints is two lookups per transaction in a table of every sender and
-//! callee ([`AddrTable`], which the builder prefetches sixteen transactions ahead): 5.5 to 6.3
-//! ms of a 47,619-transaction block at two threads, against 7.6 to 10 ms with a `HashMap` in the
-//! same hour (2.1 against 2.95 ms for 28,571 ERC-20 transfers, whose callee is one token). The
+//! callee ([`AddrTable`], which the builder prefetches sixteen transactions ahead): 2.2 to 3.4
+//! ms of a 47,619-transaction block at two threads (1.3 ms for 28,571 ERC-20 transfers, whose
+//! callee is one token), against 7.6 to 10 ms with a `HashMap`. The
 //! calling thread builds them while the other workers already execute (see [`Hints`]): the
 //! builder runs about twenty times faster than the block executes, so it stays ahead, and the
 //! cost is spread over both cores instead of delaying the start. (Tried before: a lossy table

@@ -64,7 +64,8 @@ pub(crate) struct MvMemory<'a> {
     /// Where the lazy deltas of each account are (they live in `tx_writes`, not in slots).
     pub(crate) lazy: LazyIndex<'a>,
     shards: Vec<Mutex<SlotMap<Location, Slot>>>,
-    hasher: alloy_primitives::map::DefaultHashBuilder,
+    /// The random keys of [`MvMemory::hash`]: one xored in, one (odd) to multiply by.
+    seed: (u64, u64),
     /// Per transaction, what its latest incarnation wrote: the locations, its lazy deltas and
     /// the fee it deferred to the beneficiary (one lock per transaction for all; lock order: a
     /// transaction's, then shards').
@@ -133,7 +134,11 @@ impl<'a> MvMemory<'a> {
             shards: (0..shards)
                 .map(|_| Mutex::new(SlotMap::with_capacity(n * 3 / shards + 1)))
                 .collect(),
-            hasher: Default::default(),
+            seed: {
+                // (Random per memory, as a `HashMap`'s keys are.)
+                let random = alloy_primitives::map::DefaultHashBuilder::default();
+                (random.hash_one(0u64), random.hash_one(1u64) | 1)
+            },
             tx_writes: (0..n).map(|_| Mutex::new(TxWrites::default())).collect(),
             state_clear,
             cache_reads,
@@ -153,9 +158,15 @@ impl<'a> MvMemory<'a> {
         super::pool::parallel_chunks(shards, transactions, threads, drop);
     }
 
-    /// The one-word hash of `loc` that picks its shard and its lowest-writer bucket.
+    /// The one-word hash of `loc` that picks its shard, its lowest-writer bucket and its
+    /// fingerprint: the location's word, keyed, through one folded multiply (the high and low
+    /// halves of a 128-bit product xored, as foldhash finishes its hashes), so that every bit
+    /// of the word moves both halves. A hasher built per call (`BuildHasher::hash_one`) cost
+    /// some twenty instructions for the same work, a few percent of Block-STM's own
+    /// instructions per transaction, as every read, validation and write hashes.
     fn hash(&self, loc: &Location) -> u64 {
-        self.hasher.hash_one(loc)
+        let p = u128::from(loc.word() ^ self.seed.0) * u128::from(self.seed.1);
+        (p as u64) ^ (p >> 64) as u64
     }
 
     fn shard_by_hash(&self, h: u64) -> &Mutex<SlotMap<Location, Slot>> {

@@ -31,11 +31,11 @@ pub(in crate::strategy::block_stm) fn fold_address(a: &Address) -> u64 {
     head ^ mid.rotate_left(21) ^ tail.rotate_left(42)
 }
 
-impl std::hash::Hash for Location {
-    /// One word per location: hashing 53 bytes per read was a measurable share of the
-    /// strategy's overhead.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let word = match self {
+impl Location {
+    /// The location folded into one word (for hashing; equal words do not mean equal
+    /// locations).
+    pub(super) fn word(&self) -> u64 {
+        match self {
             Location::Account(a) => fold_address(a),
             Location::Storage(a, k) => {
                 let l = k.as_limbs();
@@ -46,8 +46,15 @@ impl std::hash::Hash for Location {
                     ^ l[3].rotate_left(47)
             }
             Location::StorageWipe(a) => !fold_address(a),
-        };
-        state.write_u64(word);
+        }
+    }
+}
+
+impl std::hash::Hash for Location {
+    /// One word per location: hashing 53 bytes per read was a measurable share of the
+    /// strategy's overhead.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.word());
     }
 }
 

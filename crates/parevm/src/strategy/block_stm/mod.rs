@@ -714,7 +714,7 @@ fn execute(
             }
         }
         let fee = result.as_ref().ok().and_then(|(_, fee)| *fee);
-        let wrote_new = shared.mv.record(i, writes, lazy_writes, fee);
+        let wrote_new = shared.mv.record(i, &mut writes, lazy_writes, fee);
         *shared.results[i].lock() = Some(TxResult {
             result,
             reads,

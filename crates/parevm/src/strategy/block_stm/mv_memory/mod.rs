@@ -213,7 +213,7 @@ impl<'a> MvMemory<'a> {
     }
 
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's:
-    /// `writes` go to the locations' slots, the lazy deltas `lazy` (at most a credit and a
+    /// `writes` (drained: the caller keeps the buffer) go to the locations' slots, the lazy deltas `lazy` (at most a credit and a
     /// debit) and the deferred `fee` stay with the transaction. Returns true if it wrote a
     /// location the previous incarnation did not. (A lazy delta and a full write of the same
     /// account count as different locations: a reader that only asks whether the account has
@@ -221,7 +221,7 @@ impl<'a> MvMemory<'a> {
     pub(crate) fn record(
         &self,
         i: TxIdx,
-        writes: Writes,
+        writes: &mut Writes,
         lazy: LazyWrites,
         fee: Option<U256>,
     ) -> bool {
@@ -291,7 +291,7 @@ impl<'a> MvMemory<'a> {
         }
         last.clear();
         last.reserve_exact(writes.len());
-        for (loc, w) in writes {
+        for (loc, w) in writes.drain(..) {
             let h = self.hash(&loc);
             self.mark_written(h, i, &w);
             self.shard_by_hash(h)
@@ -637,13 +637,13 @@ mod tests {
         );
         mv.record(
             1,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![(a, Delta::Credit(U256::from(3)))],
             None,
         );
         mv.record(
             2,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![(a, Delta::Credit(U256::from(4)))],
             None,
         );
@@ -669,7 +669,7 @@ mod tests {
         // Its next incarnation credits again: a known location, not a new one.
         assert!(!mv.record(
             1,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![(a, Delta::Credit(U256::from(3)))],
             None,
         ));
@@ -680,7 +680,7 @@ mod tests {
         // A wipe at 2 hides the base slot from 3 on; a later write at 3 is seen from 4 on.
         mv.record(
             2,
-            smallvec::smallvec![
+            &mut smallvec::smallvec![
                 (Location::Account(a), Write::Account(None)),
                 (Location::StorageWipe(a), Write::Wipe),
             ],
@@ -697,7 +697,7 @@ mod tests {
         );
         mv.record(
             3,
-            smallvec::smallvec![(
+            &mut smallvec::smallvec![(
                 Location::Storage(a, U256::from(1)),
                 Write::Storage(U256::from(8)),
             )],
@@ -725,20 +725,20 @@ mod tests {
         let mv = MvMemory::new(&block.transactions, true, cb, true);
         mv.record(
             0,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![],
             Some(U256::from(1)),
         );
         mv.record(
             1,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![],
             Some(U256::from(2)),
         );
         // tx 2 read the beneficiary and wrote it in full (its fee was paid inside the EVM).
         mv.record(
             2,
-            smallvec::smallvec![(
+            &mut smallvec::smallvec![(
                 Location::Account(cb),
                 Write::Account(Some((U256::from(500), 0, KECCAK_EMPTY)))
             )],
@@ -747,7 +747,7 @@ mod tests {
         );
         mv.record(
             3,
-            smallvec::smallvec![],
+            &mut smallvec::smallvec![],
             smallvec::smallvec![],
             Some(U256::from(4)),
         );

@@ -131,10 +131,7 @@ impl Hints {
         let n = txs.len();
         // (Fields of an address's record, each 0 for none: see [`Last`].)
         let mut last = AddrTable::with_capacity(2 * n);
-        let callee = |tx: &Transaction| match tx.env.kind {
-            revm::primitives::TxKind::Call(to) => Some(to),
-            revm::primitives::TxKind::Create => None,
-        };
+        let callee = |tx: &Transaction| tx.env.kind.to().copied();
         let mut contracts = 0u32;
         for (i, tx) in txs.iter().enumerate() {
             if let Some(ahead) = txs.get(i + AHEAD) {

@@ -155,11 +155,10 @@ impl TxStatus {
     }
 }
 
-/// The shared scheduler of one block. Each shared index has a cache line to itself: the two
-/// indices and the task count change on every task, and every worker polls `done_marker`
-/// between tasks, which would otherwise miss whenever another worker claimed a task.
-/// (`repr(C)`: the block size and the first five indices and counters below, in this order,
-/// fill one cache line; see the module docs.)
+/// The shared scheduler of one block. The block size and the first five indices and counters
+/// below share one cache line (`repr(C)`, in this order), which every task handed out reads
+/// and writes; `commit_idx` (the committer's alone) and `done_marker` (polled between tasks)
+/// have a line each. See the module docs for why.
 #[repr(C, align(64))]
 pub(crate) struct Scheduler {
     n: usize,

@@ -213,11 +213,12 @@ impl<'a> MvMemory<'a> {
     }
 
     /// Records the writes of `i`'s latest incarnation, replacing its previous incarnation's:
-    /// `writes` (drained: the caller keeps the buffer) go to the locations' slots, the lazy deltas `lazy` (at most a credit and a
-    /// debit) and the deferred `fee` stay with the transaction. Returns true if it wrote a
-    /// location the previous incarnation did not. (A lazy delta and a full write of the same
-    /// account count as different locations: a reader that only asks whether the account has
-    /// code ignores deltas, so a full write replacing a delta is new to it.)
+    /// `writes` (drained: the caller keeps the buffer) go to the locations' slots, the lazy
+    /// deltas `lazy` (at most a credit and a debit) and the deferred `fee` stay with the
+    /// transaction. Returns true if it wrote a location the previous incarnation did not. (A
+    /// lazy delta and a full write of the same account count as different locations: a reader
+    /// that only asks whether the account has code ignores deltas, so a full write replacing a
+    /// delta is new to it.)
     pub(crate) fn record(
         &self,
         i: TxIdx,

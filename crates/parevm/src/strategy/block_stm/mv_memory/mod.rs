@@ -145,7 +145,11 @@ impl<'a> MvMemory<'a> {
             beneficiary,
             any_wipe: Default::default(),
             any_lazy: Default::default(),
-            writers: LowestWriters::new(n),
+            writers: LowestWriters::new(
+                n,
+                txs.iter()
+                    .fold(0u64, |sum, tx| sum.saturating_add(tx.env.gas_limit)),
+            ),
         }
     }
 
@@ -165,8 +169,7 @@ impl<'a> MvMemory<'a> {
     /// some twenty instructions more for the same work: about a tenth of Block-STM's own
     /// instructions per plain transfer, as every read, validation, write and mark hashes.
     fn hash(&self, loc: &Location) -> u64 {
-        let p = u128::from(loc.word() ^ self.seed.0) * u128::from(self.seed.1);
-        (p as u64) ^ (p >> 64) as u64
+        values::fold_mul(loc.word() ^ self.seed.0, self.seed.1)
     }
 
     fn shard_by_hash(&self, h: u64) -> &Mutex<SlotMap<Location, Slot>> {

@@ -24,10 +24,10 @@
 //! Two marks per bucket, not one, because of who reads: a transaction reads what it writes
 //! (its balances), and every transaction reads the few contracts that nobody writes (a router,
 //! a popular token's code). With one mark, any second location marking such a bucket left it
-//! shared, and every later read there went to the shards for nothing: on 1-Ggas swaps, a third
-//! of the validated reads, and one hot router's account read by every swap under a shard lock
-//! whenever its bucket happened to be shared. With two, it takes a third location (one bucket
-//! in four hundred at the sizes below, against one in forty).
+//! shared, and every later read there went to the shards for nothing (for a hot contract, a
+//! shard lock on every read by every transaction). With two, it takes a third location: about
+//! one bucket in five hundred with a quarter of the buckets marked (the sizes below), against
+//! one in forty with one mark.
 //!
 //! The full-writer index: the same for full writes of accounts only ([`super::Write::Account`];
 //! not credits, debits or ESTIMATEs), one per bucket. An index `>= i`, or no mark of the
@@ -64,10 +64,9 @@ use std::sync::atomic::{
 /// limits can be far above anything it could use).
 ///
 /// Why gas: the table tells locations apart while few share a bucket. At eight buckets per
-/// swap, one bucket in five was shared, and a third of the swaps' validated reads, of
-/// locations nobody below had written, went to the shards for nothing: a transaction reads
-/// what it writes, and once another location marks that bucket too, the fingerprint no longer
-/// tells them apart.
+/// swap, half the buckets were marked and one in five by two locations or more; a transaction
+/// reads what it writes, so its validation found its own location's bucket shared that often
+/// (with one mark per bucket, as then, every such read was looked up).
 fn writer_buckets(n: usize, gas: u64) -> usize {
     let by_gas = usize::try_from(gas / 16_384)
         .unwrap_or(usize::MAX)

@@ -50,7 +50,7 @@ pub(super) fn lazy_recipient(
 ///
 /// Why this is exact: a plain transfer to a codeless account runs no code, so nothing observes
 /// the sender's balance or nonce except the EVM's validity checks, and its cost (value plus gas
-/// used times price) does not depend on them. Finalize, meeting transactions in block order,
+/// used times price) does not depend on them. The commit, meeting transactions in block order,
 /// knows the sender's real value before each one and runs revm's own checks on it
 /// (`validate_account_nonce_and_code_with_components`, `calculate_caller_fee`): when they pass,
 /// sequential execution would have produced the same result; when they fail, sequential

@@ -68,14 +68,9 @@ use std::sync::atomic::{
 /// reads what it writes, so its validation found its own location's bucket shared that often
 /// (with one mark per bucket, as then, every such read was looked up).
 fn writer_buckets(n: usize, gas: u64) -> usize {
-    let by_gas = usize::try_from(gas / 16_384)
-        .unwrap_or(usize::MAX)
-        .min(n.saturating_mul(64));
-    n.saturating_mul(8)
-        .max(by_gas)
-        .checked_next_power_of_two()
-        .unwrap_or(usize::MAX / 2 + 1)
-        .max(256)
+    // (No overflow: blocks have fewer than 2^31 transactions.)
+    let by_gas = (gas / 16_384).min(n as u64 * 64) as usize;
+    (n * 8).max(by_gas).next_power_of_two().max(256)
 }
 
 /// A bucket's marks before any location marked it (both fingerprints empty).

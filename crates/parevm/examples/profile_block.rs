@@ -30,20 +30,31 @@ fn main() {
     let first = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
     eprintln!("first run: {:?}", first.stats);
     // Timed like `parevm bench`: the execution only, not dropping its output; medians.
-    let mut times: Vec<std::time::Duration> = (0..iters)
+    let (mut times, starts): (Vec<std::time::Duration>, Vec<(u64, u64)>) = (0..iters)
         .map(|_| {
             let start = std::time::Instant::now();
             let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
             let took = start.elapsed();
+            let how = (out.stats.fallbacks, out.stats.sequential_start);
             std::hint::black_box(out);
-            took
+            (took, how)
         })
-        .collect();
+        .unzip();
     if std::env::var_os("PROFILE_BLOCK_ALL").is_some() {
-        // Every run's time in order (to see whether a process's runs drift or switch modes).
+        // Every run's time in order (to see whether a process's runs drift or switch modes),
+        // with how it ran: `seq` when it ran sequentially (a fallback), else `+k` after a
+        // sequential start of k transactions.
         let ms: Vec<String> = times
             .iter()
-            .map(|t| format!("{:.1}", t.as_secs_f64() * 1e3))
+            .zip(&starts)
+            .map(|(t, &(fallbacks, k))| {
+                let how = if fallbacks > 0 {
+                    "seq".into()
+                } else {
+                    format!("+{k}")
+                };
+                format!("{:.3}{how}", t.as_secs_f64() * 1e3)
+            })
             .collect();
         eprintln!("runs (ms): {}", ms.join(" "));
     }

@@ -283,8 +283,8 @@ fn same_verdict_on(txs: &[(usize, Kind, bool)], forks: [Fork; 2], beneficiary: O
 }
 
 /// A recipient credited lazily by several transfers, between which it sends (a full write of
-/// its account) and is paid by a self-destruct: the serial part of Block-STM's finalize must
-/// restart its running balance at each full write.
+/// its account) and is paid by a self-destruct: Block-STM's rolling commit must restart its
+/// running balance at each full write.
 #[test]
 fn lazy_credits_around_full_writes_of_the_recipient() {
     let t = Kind::Transfer;
@@ -399,7 +399,7 @@ fn invalid_transactions_get_the_sequential_verdict() {
 }
 
 /// Plain transfers run with lazy senders (a stand-in balance and the transaction's own nonce,
-/// checked by finalize): one sender's chain whose funds run out only because of its earlier
+/// checked by the commit): one sender's chain whose funds run out only because of its earlier
 /// transfers, the same chain saved by a credit in between, a contract call and a
 /// self-destruct paying the sender in the middle of the chain, and nonce gaps.
 #[test]

@@ -8,7 +8,7 @@
 //! reverse order (A B, B A, A B, ...), so that none always runs right after the same other
 //! one, in the caches and allocator state that one left (no effect of the fixed order was
 //! resolved on the reference machine; the alternation rules it out). A sample takes at least
-//! [`MIN_SAMPLE_MS`]: a block whose sequential warm-up ran shorter is run that many times back
+//! `MIN_SAMPLE_MS`: a block whose sequential warm-up ran shorter is run that many times back
 //! to back per sample, by every configuration alike, and the sample is the mean run (a single
 //! run of a 5 µs block, one of the mainnet fixtures, is mostly timer and cache noise: its
 //! 7-round medians read 0.81x to 1.04x of each other for two runs of the same sequential

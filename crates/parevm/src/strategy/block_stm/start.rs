@@ -12,8 +12,8 @@
 //!
 //! So the default start measures instead: the calling thread executes the block's first
 //! transactions sequentially — exactly what the sequential strategy does, on the same state —
-//! until [`Start::MEASURED`]'s probe time has passed (it reads the clock every fourth
-//! transaction, sooner after ones with much gas limit). From then on, at each reading, it
+//! until [`Start::MEASURED`]'s probe time has passed (it reads the clock about every 16 µs of
+//! the work the pace so far predicts: see [`READ_EVERY`]). From then on, at each reading, it
 //! extrapolates the rest's sequential time from the pace so far, per transaction and per
 //! unit of gas limit (the only size known of the transactions not run yet), and takes the
 //! larger. While that is under `min_parallel` it goes on sequentially, to the block's end if
@@ -80,14 +80,29 @@ impl Start {
 /// ERC-20 or swap block.)
 const CHEAPEST_TX: Duration = Duration::from_nanos(500);
 
-/// The measured start reads the clock (and after the probe re-estimates) at every this many
-/// transactions...
-const RECHECK: usize = 4;
+/// The measured start reads the clock (and, after the probe, re-estimates) about this often
+/// in predicted execution time: each transaction run adds what the pace so far predicts for it
+/// (per transaction and per unit of its gas limit, the larger), and the clock is read once that
+/// adds up to this, or after [`MAX_STRIDE`] transactions. A reading takes about 25 ns on the
+/// reference VM, a payout block's transfer about a microsecond: the fixed rule this replaced
+/// (every fourth transaction, or sooner after 100,000 gas of limits) read the clock after each
+/// transfer of 11814555, whose payouts have limits of 100,000 gas — 578 readings, about 2% of
+/// a block that then ran to its end here; this rule reads it 64 times there.
+const READ_EVERY: Duration = Duration::from_micros(16);
 
-/// ...or sooner, once the transactions run since the last reading had this much gas limit
-/// together: a transaction with that much may be slow, and a block of heavy ones should not
-/// run several before the start notices (four plain transfers stay below it).
-const CLOCK_GAS: u64 = 100_000;
+/// Before the first reading there is no pace: the clock is read after this many
+/// transactions...
+const FIRST_STRIDE: f64 = 4.0;
+
+/// ...or sooner, once they had this much gas limit together (four plain transfers have
+/// 84,000): a transaction with that much may be slow, and a block of heavy ones should not run
+/// several before the start notices.
+const FIRST_READING_GAS: f64 = 100_000.0;
+
+/// The most transactions run between readings whatever the pace predicts: a pace measured on
+/// cheap first transactions does not foresee later slow ones with small limits (2016's
+/// underpriced state reads).
+const MAX_STRIDE: usize = 16;
 
 /// Runs the start of `block` on `state` as `start` says: returns the outputs of the
 /// transactions it ran sequentially (all of them, when the block is measured too small for a
@@ -113,46 +128,53 @@ pub(super) fn sequential_start(
             probe,
             min_parallel,
         } => {
-            let limits = |txs: &[crate::block::Transaction]| -> u128 {
-                txs.iter().map(|t| u128::from(t.env.gas_limit)).sum()
+            // Sizes and times as floating point, times in units of `READ_EVERY`: the
+            // readings compare estimates, and 128-bit integer arithmetic (a division, or
+            // products with overflow checks) took 200 to 800 instructions per reading.
+            let limits = |txs: &[crate::block::Transaction]| -> f64 {
+                txs.iter().map(|t| t.env.gas_limit as f64).sum()
             };
-            let n = block.transactions.len() as u128;
+            let unit = READ_EVERY.as_secs_f64();
+            let n = block.transactions.len() as f64;
             let total = limits(&block.transactions);
+            let (probe, bar) = (
+                probe.as_secs_f64() / unit,
+                min_parallel.as_secs_f64() / unit,
+            );
             // The clock starts at the first transaction.
             let mut began: Option<Instant> = None;
-            let (mut ran, mut counted) = (0u128, 0usize);
-            // Gas limits of the transactions run since the clock was last read.
-            let mut unclocked = 0u64;
+            let (mut ran, mut counted) = (0.0, 0usize);
+            // The pace (per transaction, per unit of gas limit); the time it predicts for the
+            // transactions run since the last reading, and their number.
+            let (mut pace_tx, mut pace_gas) = (1.0 / FIRST_STRIDE, 1.0 / FIRST_READING_GAS);
+            let (mut owed, mut stride) = (0.0, 0usize);
             Box::new(move |i| {
                 let Some(began) = began else {
                     began = Some(Instant::now());
                     return true;
                 };
-                // The clock is read every fourth transaction, or sooner after transactions
-                // that may have been slow (their limits add up to `CLOCK_GAS`): reading it
-                // takes some tens of nanoseconds, about 2% of a one-microsecond transfer,
-                // which a block finished sequentially would pay on every transaction.
-                unclocked += block.transactions[i - 1].env.gas_limit;
-                if unclocked < CLOCK_GAS && !i.is_multiple_of(RECHECK) {
+                let limit = block.transactions[i - 1].env.gas_limit as f64;
+                owed += pace_tx.max(pace_gas * limit);
+                stride += 1;
+                if owed < 1.0 && stride < MAX_STRIDE {
                     return true;
                 }
-                unclocked = 0;
-                let elapsed = began.elapsed();
-                if elapsed < probe {
-                    return true;
-                }
+                (owed, stride) = (0.0, 0);
+                let t = began.elapsed().as_secs_f64() / unit;
                 ran += limits(&block.transactions[counted..i]);
                 counted = i;
+                let i = i as f64;
+                (pace_tx, pace_gas) = (t / i, t / ran.max(1.0));
+                if t < probe {
+                    return true;
+                }
                 // The rest's time at the pace so far per transaction and per unit of gas
                 // limit, the larger: either is fooled by a block whose first transactions are
                 // unlike the rest (cheap, or with outsized limits), and a big block finished
                 // sequentially loses more than a small one run in parallel. Re-estimated as
                 // the start goes on, so that a block whose later transactions are slower
                 // still goes parallel once what is left is worth it.
-                let t = elapsed.as_nanos();
-                let per_tx = t * (n - i as u128) / i as u128;
-                let per_gas = t * (total - ran) / ran.max(1);
-                per_tx.max(per_gas) < min_parallel.as_nanos()
+                pace_tx * (n - i) < bar && pace_gas * (total - ran) < bar
             })
         }
     };
@@ -197,8 +219,8 @@ mod tests {
         assert_eq!(start(small, &block, &state), n);
         // A bar of a nanosecond: enough transactions to reach it even at the cheapest pace, so
         // no probe; a bar just above what they could add up to: probed, and handed over at the
-        // first clock reading, after the fourth transfer: four have less gas limit than a
-        // reading waits for.
+        // first clock reading, after the fourth transfer: four have less gas limit than the
+        // first reading waits for.
         let cheapest = CHEAPEST_TX * n as u32;
         let known = Start::Measured {
             probe: Duration::from_secs(3600),
@@ -212,11 +234,11 @@ mod tests {
         // (Usually at the fourth: a machine that ran four transfers in under half their
         // cheapest time each would go on to a later reading.)
         let ran = start(probed, &block, &state);
-        assert!(ran == n || ran > 0 && ran.is_multiple_of(RECHECK), "{ran}");
+        assert!(ran == n || ran >= FIRST_STRIDE as usize, "{ran}");
         // A swap's limit is more than a reading waits for: the clock is read after the first.
         let (swaps, swaps_state) =
             workload::generate(&WorkloadSpec::new(WorkloadKind::Swaps, 2_000_000));
-        assert!(swaps.transactions[0].env.gas_limit >= CLOCK_GAS);
+        assert!(swaps.transactions[0].env.gas_limit as f64 >= FIRST_READING_GAS);
         let probed = Start::Measured {
             probe: Duration::ZERO,
             min_parallel: CHEAPEST_TX * swaps.transactions.len() as u32 + Duration::from_nanos(1),

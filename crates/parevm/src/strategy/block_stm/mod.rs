@@ -266,7 +266,7 @@ impl Strategy for BlockStm {
             stats.fallbacks += 1;
             return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
         }
-        let before = start::sequential_start(self.start, block, state, stats)?;
+        let before = start::sequential_start(self.start, block, state, threads, stats)?;
         if before.outputs.len() == n {
             // Measured too small to win anything in parallel (see [`Start`]).
             stats.fallbacks += 1;

@@ -143,36 +143,38 @@ pub(super) fn sequential_start(
             // Sizes and times as floating point, times in units of `READ_EVERY`: the
             // readings compare estimates, and 128-bit integer arithmetic (a division, or
             // products with overflow checks) took 200 to 800 instructions per reading.
-            let limits = |txs: &[crate::block::Transaction]| -> f64 {
-                txs.iter().map(|t| t.env.gas_limit as f64).sum()
-            };
             let unit = READ_EVERY.as_secs_f64();
             let n = block.transactions.len() as f64;
-            let total = limits(&block.transactions);
+            // The largest gas limit from each transaction on (one pass, which also sums them
+            // all), and the thread count that shares the rest (at least two: the bar is a
+            // parallel run's).
+            let mut largest_from = vec![0.0f64; block.transactions.len() + 1];
+            let mut total = 0.0;
+            for (k, tx) in block.transactions.iter().enumerate().rev() {
+                let limit = tx.env.gas_limit as f64;
+                largest_from[k] = largest_from[k + 1].max(limit);
+                total += limit;
+            }
+            let threads = threads.max(2) as f64;
             let (probe, bar) = (
                 probe.as_secs_f64() / unit,
                 min_parallel.as_secs_f64() / unit,
             );
             // The clock starts at the first transaction.
             let mut began: Option<Instant> = None;
-            let (mut ran, mut counted) = (0.0, 0usize);
+            // The gas limits of the transactions run so far.
+            let mut ran = 0.0;
             // The pace (per transaction, per unit of gas limit); the time it predicts for the
             // transactions run since the last reading, and their number.
             let (mut pace_tx, mut pace_gas) = (1.0 / FIRST_STRIDE, 1.0 / FIRST_READING_GAS);
             let (mut owed, mut stride) = (0.0, 0usize);
-            // The largest gas limit from each transaction on, and the thread count that
-            // shares the rest (at least two: the bar is a parallel run's).
-            let mut largest_from = vec![0.0f64; block.transactions.len() + 1];
-            for (k, tx) in block.transactions.iter().enumerate().rev() {
-                largest_from[k] = largest_from[k + 1].max(tx.env.gas_limit as f64);
-            }
-            let threads = threads.max(2) as f64;
             Box::new(move |i| {
                 let Some(began) = began else {
                     began = Some(Instant::now());
                     return true;
                 };
                 let limit = block.transactions[i - 1].env.gas_limit as f64;
+                ran += limit;
                 owed += pace_tx.max(pace_gas * limit);
                 stride += 1;
                 if owed < 1.0 && stride < MAX_STRIDE {
@@ -180,8 +182,7 @@ pub(super) fn sequential_start(
                 }
                 (owed, stride) = (0.0, 0);
                 let t = began.elapsed().as_secs_f64() / unit;
-                ran += limits(&block.transactions[counted..i]);
-                counted = i;
+                let largest = largest_from[i];
                 let i = i as f64;
                 (pace_tx, pace_gas) = (t / i, t / ran.max(1.0));
                 if t < probe {
@@ -200,7 +201,7 @@ pub(super) fn sequential_start(
                 // share, that is the rest less its time on one thread out of `threads`, and
                 // the test is the rest against the bar; a rest of one heavy transaction and a
                 // few small ones has little to share, and the bar is on the saving.
-                let share = largest_from[counted] / (total - ran).max(1.0);
+                let share = largest / (total - ran).max(1.0);
                 rest * (1.0 - share.max(1.0 / threads)) < bar * (1.0 - 1.0 / threads)
             })
         }

@@ -47,7 +47,7 @@ pub(crate) use values::{
     AccountValue, CodelessValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes,
     codeless,
 };
-use writers::LowestWriters;
+use writers::{Fetch, LowestWriters};
 
 /// Shards (separately locked maps, see [`SlotMap`]) for a block of `n` transactions: a power
 /// of two, up to 256 (contention on a shard lock is rare from there on), about one per 32
@@ -430,7 +430,7 @@ impl<'a> MvMemory<'a> {
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
-        self.read_account_as(address, i, base, false)
+        self.read_account_as(address, i, base, false, Fetch::Ahead)
     }
 
     /// Like [`MvMemory::read_account`] but only establishes whether the account has code:
@@ -441,7 +441,7 @@ impl<'a> MvMemory<'a> {
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
-        self.read_account_as(address, i, base, true)
+        self.read_account_as(address, i, base, true, Fetch::Ahead)
     }
 
     fn read_account_as(
@@ -450,19 +450,23 @@ impl<'a> MvMemory<'a> {
         i: TxIdx,
         base: &dyn StateView,
         code_only: bool,
+        fetch: Fetch,
     ) -> Result<ReadResult, StateError> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
-        if !self.cache_reads
-            && (self.never_written_below_hashed(&loc, h, i)
-                || code_only && self.writers.never_fully_written_below(h, i))
-        {
-            // Nothing below wrote it, or (only its code is asked for) nothing below wrote it
-            // in full: deltas are not summed for such a read, so it is the pre-block value.
-            let v = base
-                .account(address)?
-                .map(|a| (a.balance, a.nonce, a.code_hash));
-            return Ok(ReadResult::Value(Value::Account(v)));
+        if !self.cache_reads {
+            let pre = fetch.ahead(&self.writers, h, || base.account(address));
+            if self.never_written_below_hashed(&loc, h, i)
+                || code_only && self.writers.never_fully_written_below(h, i)
+            {
+                // Nothing below wrote it, or (only its code is asked for) nothing below wrote
+                // it in full: deltas are not summed for such a read, so it is the pre-block
+                // value.
+                let v = pre
+                    .unwrap_or_else(|| base.account(address))?
+                    .map(|a| (a.balance, a.nonce, a.code_hash));
+                return Ok(ReadResult::Value(Value::Account(v)));
+            }
         }
         // (the highest full value below `i`, its transaction), or none: the pre-block value,
         // not cached yet.
@@ -539,12 +543,25 @@ impl<'a> MvMemory<'a> {
         i: TxIdx,
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
+        self.read_storage_as(address, index, i, base, Fetch::Ahead)
+    }
+
+    fn read_storage_as(
+        &self,
+        address: Address,
+        index: U256,
+        i: TxIdx,
+        base: &dyn StateView,
+        fetch: Fetch,
+    ) -> Result<ReadResult, StateError> {
         let loc = Location::Storage(address, index);
         let h = self.hash(&loc);
-        if !self.cache_reads && self.never_written_below_hashed(&loc, h, i) {
-            return Ok(ReadResult::Value(Value::Storage(
-                base.storage(address, index)?,
-            )));
+        if !self.cache_reads {
+            let pre = fetch.ahead(&self.writers, h, || base.storage(address, index));
+            if self.never_written_below_hashed(&loc, h, i) {
+                let v = pre.unwrap_or_else(|| base.storage(address, index))?;
+                return Ok(ReadResult::Value(Value::Storage(v)));
+            }
         }
         let (slot, cached) = self.latest_below(&loc, h, i);
         let wipe = if self.any_wipe.load(std::sync::atomic::Ordering::SeqCst) {
@@ -583,9 +600,11 @@ impl<'a> MvMemory<'a> {
         base: &dyn StateView,
     ) -> Result<ReadResult, StateError> {
         match loc {
-            Location::Account(a) if *seen == Value::Codeless => self.read_codeless(*a, i, base),
-            Location::Account(a) => self.read_account(*a, i, base),
-            Location::Storage(a, k) => self.read_storage(*a, *k, i, base),
+            Location::Account(a) => {
+                let code_only = *seen == Value::Codeless;
+                self.read_account_as(*a, i, base, code_only, Fetch::After)
+            }
+            Location::Storage(a, k) => self.read_storage_as(*a, *k, i, base, Fetch::After),
             Location::StorageWipe(_) => unreachable!("wipes are never read directly"),
         }
     }
@@ -611,6 +630,89 @@ mod tests {
             block.transactions[i].env.kind = revm::primitives::TxKind::Call(to);
         }
         block
+    }
+
+    /// A pre-block store whose reads of one account (and its storage) fail.
+    struct FailingFor(Address, InMemoryState);
+
+    impl StateView for FailingFor {
+        fn account(&self, a: Address) -> Result<Option<crate::state::AccountInfo>, StateError> {
+            if a == self.0 {
+                return Err(StateError::Backend(format!("cannot read {a}")));
+            }
+            self.1.account(a)
+        }
+        fn code_by_hash(
+            &self,
+            h: alloy_primitives::B256,
+        ) -> Result<revm::bytecode::Bytecode, StateError> {
+            self.1.code_by_hash(h)
+        }
+        fn storage(&self, a: Address, index: U256) -> Result<U256, StateError> {
+            if a == self.0 {
+                return Err(StateError::Backend(format!("cannot read {a}")));
+            }
+            self.1.storage(a, index)
+        }
+        fn block_hash(&self, number: u64) -> Result<alloy_primitives::B256, StateError> {
+            self.1.block_hash(number)
+        }
+    }
+
+    /// Reads fetch the pre-block value before the lowest-writer table answers (see
+    /// [`Fetch`]): the value, and a failure to read it, count only when nothing below wrote
+    /// the location — for the execution's reads and validation's alike.
+    #[test]
+    fn a_pre_block_read_counts_only_when_nothing_below_wrote_the_location() {
+        let a = address!("0xaa000000000000000000000000000000000000aa");
+        let block = transfers_to(a, 4, &[]);
+        let mv = MvMemory::new(&block.transactions, true, Address::ZERO, false);
+        let written = Some((U256::from(9), 2, KECCAK_EMPTY));
+        mv.record(
+            1,
+            &mut smallvec::smallvec![
+                (Location::Account(a), Write::Account(written)),
+                (
+                    Location::Storage(a, U256::from(1)),
+                    Write::Storage(U256::from(7))
+                ),
+            ],
+            smallvec::smallvec![],
+            None,
+        );
+        let base = FailingFor(a, InMemoryState::new());
+        // Above the writer: its values, whatever the store says.
+        assert_eq!(
+            value(mv.read_storage(a, U256::from(1), 2, &base).unwrap()),
+            Value::Storage(U256::from(7))
+        );
+        assert_eq!(
+            value(mv.read_account(a, 3, &base).unwrap()),
+            Value::Account(written)
+        );
+        let seen = Value::Storage(U256::from(7));
+        assert!(matches!(
+            mv.reread(&Location::Storage(a, U256::from(1)), &seen, 2, &base),
+            Ok(ReadResult::Value(v)) if v == seen
+        ));
+        // At or below it: the pre-block value, so the store's failure.
+        for i in [0, 1] {
+            assert!(matches!(
+                mv.read_storage(a, U256::from(1), i, &base),
+                Err(StateError::Backend(_))
+            ));
+            assert!(matches!(
+                mv.read_account(a, i, &base),
+                Err(StateError::Backend(_))
+            ));
+        }
+        // Another slot of the same account was never written: the store answers.
+        assert!(mv.read_storage(a, U256::from(2), 3, &base).is_err());
+        let other = address!("0xbb000000000000000000000000000000000000bb");
+        assert_eq!(
+            value(mv.read_storage(other, U256::from(1), 3, &base).unwrap()),
+            Value::Storage(U256::ZERO)
+        );
     }
 
     fn value(r: ReadResult) -> Value {

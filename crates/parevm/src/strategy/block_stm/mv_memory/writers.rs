@@ -186,6 +186,17 @@ impl LowestWriters {
         }
     }
 
+    /// Starts loading the bucket of the location hashing to `h` into the cache.
+    pub(super) fn prefetch(&self, h: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault;
+            // SSE, which it needs, is part of every x86-64 CPU.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(self.bucket(h)).cast()) };
+        }
+    }
+
     /// False when no transaction below `i` ever wrote the location hashing to `h`.
     pub(super) fn maybe_written_below(&self, h: u64, i: TxIdx) -> bool {
         let bucket = self.bucket(h);
@@ -207,6 +218,40 @@ impl LowestWriters {
         let bucket = self.bucket(h);
         bucket.whole.load(SeqCst) >= tx_u32(i)
             || matches!(bucket.marked(fingerprint(h)), Marked::No)
+    }
+}
+
+/// When a read fetches the pre-block value, which it returns if the lowest-writer table shows
+/// that nothing below wrote the location.
+#[derive(Clone, Copy)]
+pub(super) enum Fetch {
+    /// Before asking the table, with the table's bucket prefetched: a transaction's first
+    /// read of a location (its balance, its token balance) misses the cache in both, and
+    /// asking first made the two misses one after the other (the table's was 6% of a 1-Ggas
+    /// ERC-20 block on one thread, the pre-block reads cost the same as sequential's; with
+    /// the prefetch, a third of that went). When the table sends the read on to the shards,
+    /// the value fetched is dropped: such locations are written by others, hot in the cache.
+    Ahead,
+    /// After asking the table: validation, which re-reads only locations that the table
+    /// already showed written below.
+    After,
+}
+
+impl Fetch {
+    /// The pre-block value fetched ahead (`None` when it is fetched after the table).
+    pub(super) fn ahead<T>(
+        self,
+        writers: &LowestWriters,
+        h: u64,
+        read: impl FnOnce() -> T,
+    ) -> Option<T> {
+        match self {
+            Fetch::Ahead => {
+                writers.prefetch(h);
+                Some(read())
+            }
+            Fetch::After => None,
+        }
     }
 }
 

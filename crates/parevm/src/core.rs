@@ -352,9 +352,7 @@ pub fn post_block(
     }
     let state_clear = block.fork.at_least(Fork::SpuriousDragon);
     let mut credit = |state: &mut crate::state::Overlay<'_>, to: Address, amount: U256| {
-        let before = state
-            .account(to)?
-            .map(|a| (a.balance, a.nonce, a.code_hash));
+        let before = state.account_fields(to)?;
         if let Some(change) = changes::credit_change(before, amount, state_clear) {
             let one = StateChanges::from([(to, change)]);
             state.apply(&one);

@@ -169,6 +169,14 @@ impl StateView for InMemoryState {
         }))
     }
 
+    #[inline]
+    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
+        Ok(self
+            .accounts
+            .get(&address)
+            .map(|a| (a.balance, a.nonce, a.code_hash)))
+    }
+
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
         if code_hash == KECCAK_EMPTY {
             return Ok(super::empty_code());

@@ -122,6 +122,17 @@ pub trait StateView: Send + Sync {
     /// `None` if the account does not exist.
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError>;
 
+    /// Balance, nonce and code hash of `address` without its code, or `None` if the account
+    /// does not exist. Multi-version reads want only these: a store that keeps code beside
+    /// the account should answer without touching it (in memory, handing out the code clones
+    /// a shared pointer, whose counter every core's reads of a popular contract then pass
+    /// between them).
+    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
+        Ok(self
+            .account(address)?
+            .map(|a| (a.balance, a.nonce, a.code_hash)))
+    }
+
     /// The code whose keccak256 hash is `code_hash`.
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError>;
 
@@ -142,6 +153,9 @@ pub trait StateView: Send + Sync {
 impl<T: StateView + ?Sized> StateView for &T {
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
         (**self).account(address)
+    }
+    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
+        (**self).account_fields(address)
     }
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
         (**self).code_by_hash(code_hash)

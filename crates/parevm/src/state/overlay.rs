@@ -90,6 +90,14 @@ impl StateView for Overlay<'_> {
         }
     }
 
+    #[inline]
+    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
+        match self.accounts.get(&address) {
+            None => self.base.account_fields(address),
+            Some(acc) => Ok(acc.info),
+        }
+    }
+
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
         match self.codes.get(&code_hash) {
             Some(code) => Ok(code.clone()),
@@ -152,5 +160,42 @@ mod tests {
         assert_eq!(o.account(a).unwrap().unwrap().balance, U256::from(7));
         // Recreated account keeps the cleared storage.
         assert_eq!(o.storage(a, U256::from(1)).unwrap(), U256::ZERO);
+    }
+
+    /// `account_fields` (no code) agrees with `account` on the base store and on the
+    /// overlay: accounts with and without code, changed, deleted, created, and absent.
+    #[test]
+    fn account_fields_agree_with_account() {
+        let [code_owner, plain, deleted, created, absent] =
+            [0xa1u8, 0xa2, 0xa3, 0xa4, 0xa5].map(Address::repeat_byte);
+        let mut base = InMemoryState::new();
+        let code = Bytecode::new_raw(alloy_primitives::Bytes::from_static(&[0x60, 0x00]));
+        base.insert_account(code_owner, U256::from(3), 1, code, []);
+        base.insert_account(plain, U256::from(5), 2, Bytecode::default(), []);
+        base.insert_account(deleted, U256::from(8), 0, Bytecode::default(), []);
+        let fields = |v: &dyn StateView, a| {
+            let whole = v
+                .account(a)
+                .unwrap()
+                .map(|i| (i.balance, i.nonce, i.code_hash));
+            assert_eq!(v.account_fields(a).unwrap(), whole, "{a}");
+            whole
+        };
+        for a in [code_owner, plain, deleted, created, absent] {
+            fields(&base, a);
+        }
+        assert_ne!(fields(&base, code_owner).unwrap().2, KECCAK_EMPTY);
+        let mut o = Overlay::new(&base);
+        let credit = |before| crate::state::changes::credit_change(before, U256::from(7), true);
+        o.apply(&StateChanges::from([
+            (plain, credit(fields(&base, plain)).unwrap()),
+            (deleted, AccountChange::deleted()),
+            (created, credit(None).unwrap()),
+        ]));
+        assert_eq!(fields(&o, plain).unwrap().0, U256::from(12));
+        assert_eq!(fields(&o, deleted), None);
+        assert_eq!(fields(&o, created).unwrap().0, U256::from(7));
+        assert_eq!(fields(&o, absent), None);
+        assert_eq!(fields(&o, code_owner), fields(&base, code_owner));
     }
 }

@@ -352,9 +352,7 @@ impl<'a> MvMemory<'a> {
         {
             return Ok(v);
         }
-        Ok(base
-            .account(address)?
-            .map(|a| (a.balance, a.nonce, a.code_hash)))
+        base.account_fields(address)
     }
 
     /// The lazy deltas to `address` written by transactions between the full value at
@@ -455,16 +453,14 @@ impl<'a> MvMemory<'a> {
         let loc = Location::Account(address);
         let h = self.hash(&loc);
         if !self.cache_reads {
-            let pre = fetch.ahead(&self.writers, h, || base.account(address));
+            let pre = fetch.ahead(&self.writers, h, || base.account_fields(address));
             if self.never_written_below_hashed(&loc, h, i)
                 || code_only && self.writers.never_fully_written_below(h, i)
             {
                 // Nothing below wrote it, or (only its code is asked for) nothing below wrote
                 // it in full: deltas are not summed for such a read, so it is the pre-block
                 // value.
-                let v = pre
-                    .unwrap_or_else(|| base.account(address))?
-                    .map(|a| (a.balance, a.nonce, a.code_hash));
+                let v = pre.unwrap_or_else(|| base.account_fields(address))?;
                 return Ok(ReadResult::Value(Value::Account(v)));
             }
         }
@@ -488,9 +484,7 @@ impl<'a> MvMemory<'a> {
         let (mut value, full_at) = match found {
             Some(found) => found,
             None => {
-                let v = base
-                    .account(address)?
-                    .map(|a| (a.balance, a.nonce, a.code_hash));
+                let v = base.account_fields(address)?;
                 self.cache_base(loc, Value::Account(v));
                 (v, None)
             }

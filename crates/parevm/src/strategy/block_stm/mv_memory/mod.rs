@@ -24,7 +24,8 @@
 //! higher wins (the same transaction may wipe and then write, so a slot write at the same
 //! index as a wipe wins). Most reads never get that far: the lowest-writer tables
 //! ([`writers`]) prove that nothing below `i` wrote the location, and the pre-block value is
-//! read directly.
+//! read directly (an execution's read fetches it while the table's bucket loads: see
+//! [`writers::Fetch`]).
 //!
 //! Submodules: [`values`] (locations, writes, read values), [`slot`] (one location's sorted
 //! entries), [`writers`] (the lowest-writer tables).

@@ -62,17 +62,7 @@ impl AddrTable {
 
     /// Asks for the cache line of `key`'s first bucket, ahead of a lookup.
     pub(super) fn prefetch(&self, key: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let p = self.buckets[self.home(key)].as_ptr() as *const i8;
-            // SAFETY: a prefetch is a hint with no effect on memory or on the program's
-            // behaviour; `p` points into `buckets`.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(p, std::arch::x86_64::_MM_HINT_T0);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        super::prefetch(&self.buckets[self.home(key)]);
     }
 
     /// The record of `key`, inserted (all zero) if it is new.

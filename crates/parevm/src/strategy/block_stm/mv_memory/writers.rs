@@ -188,13 +188,7 @@ impl LowestWriters {
 
     /// Starts loading the bucket of the location hashing to `h` into the cache.
     pub(super) fn prefetch(&self, h: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault;
-            // SSE, which it needs, is part of every x86-64 CPU.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(self.bucket(h)).cast()) };
-        }
+        crate::strategy::block_stm::prefetch(self.bucket(h));
     }
 
     /// False when no transaction below `i` ever wrote the location hashing to `h`.

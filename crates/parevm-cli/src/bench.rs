@@ -312,7 +312,8 @@ fn print_table(rows: &[Measurement], iterations: usize, latency_us: u64) {
         );
     }
     println!(
-        "({iterations} interleaved rounds per configuration after a checked warm-up; db latency {latency_us} us)"
+        "({iterations} interleaved rounds per configuration after a checked warm-up; speedup: median \
+         over rounds of sequential's time / this time in the same round; db latency {latency_us} us)"
     );
 }
 

@@ -182,7 +182,8 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     } else {
         Vec::new()
     };
-    let runs_per_target = (configs.len() + 1 + ceiling_threads.len()) * (iterations + 1);
+    let runs_per_target = (configs.len() + 1 + ceiling_threads.len())
+        * (iterations + 1 + parevm::bench::WARM_UP_ROUNDS);
     let bar = ProgressBar::new((targets.len() * runs_per_target) as u64);
     if std::io::stderr().is_terminal() {
         bar.set_style(
@@ -312,8 +313,9 @@ fn print_table(rows: &[Measurement], iterations: usize, latency_us: u64) {
         );
     }
     println!(
-        "({iterations} interleaved rounds per configuration after a checked warm-up; speedup: median \
-         over rounds of sequential's time / this time in the same round; db latency {latency_us} us)"
+        "({iterations} interleaved rounds per configuration after a checked warm-up and {} untimed \
+         rounds; speedup: median over rounds of sequential's time / this time in the same round; db latency {latency_us} us)",
+        parevm::bench::WARM_UP_ROUNDS
     );
 }
 

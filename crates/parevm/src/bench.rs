@@ -4,10 +4,10 @@
 //! Why interleave: on a noisy machine (this project's reference is a 2-core VM whose identical
 //! runs differ by up to 30% between batches) drift hits all strategies alike when their runs
 //! alternate (sequential, parallel, sequential, parallel, ...), so *ratios* between runs of the
-//! same round are trustworthy even when absolute times are not. Every other round runs the configurations in
-//! reverse order (A B, B A, A B, ...), so that none always runs right after the same other
-//! one, in the caches and allocator state that one left (no effect of the fixed order was
-//! resolved on the reference machine; the alternation rules it out). A sample takes at least
+//! same round are trustworthy even when absolute times are not. Every other round runs the
+//! configurations in reverse order (A B, B A, A B, ...), so that no configuration always runs
+//! first in its round; what the run before a sample leaves behind is handled by priming
+//! (below), which the fifteenth session found to matter. A sample takes at least
 //! `MIN_SAMPLE_MS`: a block whose sequential warm-up ran shorter is run that many times back
 //! to back per sample, by every configuration alike, and the sample is the mean run (a single
 //! run of a 5 µs block, one of the mainnet fixtures, is mostly timer and cache noise: its
@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(
             ticks.into_inner(),
             2 * (1 + WARM_UP_ROUNDS + iterations),
-            "every run is ticked"
+            "every warm-up and timed run is ticked (primers are not)"
         );
         for row in &m.rows {
             assert_eq!(

@@ -5,6 +5,7 @@
 mod bench;
 mod chart;
 mod conformance;
+mod fuzz;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ enum Command {
     Blocktest(conformance::SuiteArgs),
     /// Benchmark every strategy on synthetic workloads or real blocks (table, JSON, SVG).
     Bench(Box<bench::BenchArgs>),
+    /// Run adversarial generated blocks with parallel strategies and compare with sequential.
+    Fuzz(fuzz::FuzzArgs),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Statetest(args) => conformance::run(conformance::Suite::State, args),
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Bench(args) => bench::run(*args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Example { threads } => replay::example(threads),
     }
 }

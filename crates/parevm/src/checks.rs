@@ -67,3 +67,19 @@ pub fn check_block(
         })
         .collect()
 }
+
+/// How `candidate` differs from the `reference` (sequential) verdict on one block, if it
+/// does: the first difference of two outputs, or of two errors, or an output against an error.
+/// Both failing with the same error is agreement: the block is invalid for both.
+pub fn verdict_difference(
+    reference: &Result<BlockOutput, crate::ExecError>,
+    candidate: &Result<BlockOutput, crate::ExecError>,
+) -> Option<String> {
+    match (reference, candidate) {
+        (Ok(a), Ok(b)) => a.first_difference(b),
+        (Err(a), Err(b)) if a == b => None,
+        (Err(a), Err(b)) => Some(format!("errors differ: sequential {a}; this one {b}")),
+        (Ok(_), Err(b)) => Some(format!("failed where sequential succeeded: {b}")),
+        (Err(a), Ok(_)) => Some(format!("succeeded where sequential failed: {a}")),
+    }
+}

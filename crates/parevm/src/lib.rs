@@ -28,6 +28,7 @@ pub mod checks;
 pub mod conformance;
 pub mod core;
 pub mod error;
+pub mod fuzz;
 pub mod output;
 pub mod sources;
 pub mod state;

@@ -1,6 +1,7 @@
 //! Sources: turn outside data into a [`crate::Block`] plus a pre-state, with errors that name
 //! the file and the field.
 
+pub mod adversarial;
 pub mod example;
 pub mod fixtures;
 pub mod json;

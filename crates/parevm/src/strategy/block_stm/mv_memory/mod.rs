@@ -357,15 +357,15 @@ impl<'a> MvMemory<'a> {
     }
 
     /// The lazy deltas to `address` written by transactions between the full value at
-    /// `full_at` (the pre-block value: `None`) and `i`, highest first; or an aborted writer's
-    /// index, whose deltas are ESTIMATEs.
+    /// `full_at` (the pre-block value: `None`) and `i`, with their writers, highest first; or
+    /// an aborted writer's index, whose deltas are ESTIMATEs.
     #[allow(clippy::type_complexity)]
     fn lazy_deltas_below(
         &self,
         address: Address,
         i: TxIdx,
         full_at: Option<TxIdx>,
-    ) -> Result<Result<SmallVec<[Delta; 4]>, TxIdx>, StateError> {
+    ) -> Result<Result<SmallVec<[(TxIdx, Delta); 4]>, TxIdx>, StateError> {
         let mut deltas = SmallVec::new();
         for t in self.lazy.touches_below(address, i)? {
             if full_at.is_some_and(|f| t.tx <= f) {
@@ -373,7 +373,7 @@ impl<'a> MvMemory<'a> {
             }
             match self.lazy_write(t.tx, address) {
                 Some((_, true)) => return Ok(Err(t.tx)),
-                Some((d, false)) => deltas.push(d),
+                Some((d, false)) => deltas.push((t.tx, d)),
                 None => {}
             }
         }
@@ -490,27 +490,62 @@ impl<'a> MvMemory<'a> {
                 (v, None)
             }
         };
-        if !code_only && self.any_lazy.load(std::sync::atomic::Ordering::SeqCst) {
+        if code_only {
+            return Ok(ReadResult::Value(Value::Account(value)));
+        }
+        let mut deltas = SmallVec::new();
+        if self.any_lazy.load(std::sync::atomic::Ordering::SeqCst) {
             match self.lazy_deltas_below(address, i, full_at)? {
-                Ok(deltas) => {
-                    for d in deltas.iter().rev() {
-                        value = d.apply(value, self.state_clear);
-                    }
-                }
+                Ok(d) => deltas = d,
                 Err(j) => return Ok(ReadResult::Blocked(j)),
             }
         }
-        if address == self.beneficiary && !code_only {
-            // The fees deferred between the latest full value and `i`, in block order.
-            for j in full_at.map_or(0, |p| p + 1)..i {
-                match self.tx_writes[j].lock().fee {
-                    Fee::None => {}
-                    Fee::Deferred(f) => value = apply_credit(value, f, self.state_clear),
-                    Fee::Estimate => return Ok(ReadResult::Blocked(j)),
-                }
+        // (Lowest first: block order.)
+        deltas.reverse();
+        if address != self.beneficiary {
+            for (_, d) in &deltas {
+                value = d.apply(value, self.state_clear);
+            }
+            return Ok(ReadResult::Value(Value::Account(value)));
+        }
+        match self.beneficiary_after(value, full_at, i, &deltas) {
+            Ok(v) => Ok(ReadResult::Value(Value::Account(v))),
+            Err(j) => Ok(ReadResult::Blocked(j)),
+        }
+    }
+
+    /// The beneficiary's value before `i`, given its `value` after the full write at `full_at`
+    /// (or before the block) and its lazy `deltas` above that (lowest first): the fees deferred
+    /// by the transactions in between and the deltas, each transaction's in turn, in block
+    /// order; or the first aborted fee payer, which the reader must wait for.
+    ///
+    /// Why the order matters: a debit saturates at zero (a speculative sum may combine entries
+    /// that no final order produces), so a beneficiary that can only pay out of the fees
+    /// earned below it (a builder paying the proposer from the coinbase) must have those fees
+    /// added before its debit, exactly when sequential execution adds them. Within one
+    /// transaction the delta comes first: sequential execution credits the fee at its end.
+    fn beneficiary_after(
+        &self,
+        mut value: AccountValue,
+        full_at: Option<TxIdx>,
+        i: TxIdx,
+        deltas: &[(TxIdx, Delta)],
+    ) -> Result<AccountValue, TxIdx> {
+        let mut deltas = deltas.iter().peekable();
+        for j in full_at.map_or(0, |p| p + 1)..i {
+            while let Some((_, d)) = deltas.next_if(|(t, _)| *t <= j) {
+                value = d.apply(value, self.state_clear);
+            }
+            match self.tx_writes[j].lock().fee {
+                Fee::None => {}
+                Fee::Deferred(f) => value = apply_credit(value, f, self.state_clear),
+                Fee::Estimate => return Err(j),
             }
         }
-        Ok(ReadResult::Value(Value::Account(value)))
+        for (_, d) in deltas {
+            value = d.apply(value, self.state_clear);
+        }
+        Ok(value)
     }
 
     /// The latest entry below `i` at `loc`, and the cached base value.

@@ -102,6 +102,21 @@ fn eest_state_tests() {
     assert_suite("eest", &f.join("eest"), statetest::run_file, 2);
 }
 
+/// Multi-fork legacy state tests whose invalid transactions leave the beneficiary touched
+/// before Spurious Dragon.
+#[test]
+fn legacy_regression_state_tests() {
+    let Some(f) = fixtures_or_skip("legacy_regression_state_tests") else {
+        return;
+    };
+    assert_suite(
+        "legacy-regressions",
+        &f.join("legacy-regressions"),
+        statetest::run_file,
+        2,
+    );
+}
+
 #[test]
 fn blockchain_tests() {
     let Some(f) = fixtures_or_skip("blockchain_tests") else {

@@ -369,7 +369,7 @@ fn check_case(
             if expected_exception.is_none() {
                 return Ok(Outcome::Failed(format!("unexpected exception: {reason}")));
             }
-            (pre.clone(), Vec::new())
+            (post_state_of_invalid(block, pre), Vec::new())
         }
         Err(e) => return Ok(Outcome::Failed(format!("execution error: {e}"))),
     };
@@ -390,6 +390,21 @@ fn check_case(
     } else {
         Outcome::Failed(problems.join("; "))
     })
+}
+
+/// The post-state a state test expects when its transaction is invalid: the pre-state, with
+/// the beneficiary touched before Spurious Dragon. The suites' reference implementation (as
+/// revm's own runner) credits the beneficiary a zero reward even then, which before EIP-161's
+/// state clearing leaves a missing beneficiary as an empty account; from Spurious Dragon on a
+/// touched empty account is deleted, so nothing changes.
+fn post_state_of_invalid(block: &Block, pre: &InMemoryState) -> InMemoryState {
+    let mut post = pre.clone();
+    let beneficiary = block.header.beneficiary;
+    if !block.fork.at_least(crate::chain::Fork::SpuriousDragon) && post.get(&beneficiary).is_none()
+    {
+        post.insert_account(beneficiary, U256::ZERO, 0, Default::default(), []);
+    }
+    post
 }
 
 /// Describes how `actual` differs from a full expected allocation (accounts and slots).

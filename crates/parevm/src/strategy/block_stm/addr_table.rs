@@ -9,7 +9,9 @@
 //! transactions ahead, the builder asks for their buckets' cache lines early
 //! ([`AddrTable::prefetch`]) and the misses overlap.
 //!
-//! Keys are a 64-bit fold of the address, not the address, so that a bucket is 24 bytes. Two
+//! Keys are the block's keyed 64-bit hash of the address (see `mv_memory::Keyed`: addresses
+//! can be ground, by CREATE2 salts or keys, to collide under any fixed fold), not the address,
+//! so that a bucket is 24 bytes. Two
 //! addresses with the same fold share a record. That is safe for everything the builder keeps:
 //! a shared record makes two accounts' lazy-write chains one chain, still in descending block
 //! order, whose every reader checks the address in the transaction records it visits (a look
@@ -33,10 +35,9 @@ pub(super) struct AddrTable {
     shift: u32,
 }
 
-/// The key of `a`: its bytes folded to a word, as the multi-version memory hashes addresses
-/// (never 0, which marks an empty bucket).
-pub(super) fn key(a: &Address) -> u64 {
-    super::mv_memory::fold_address(a).max(1)
+/// The key of `a` under the block's `keyed` hash (never 0, which marks an empty bucket).
+pub(super) fn key(keyed: &super::mv_memory::Keyed, a: &Address) -> u64 {
+    keyed.address(a).max(1)
 }
 
 impl AddrTable {
@@ -156,13 +157,18 @@ mod tests {
 
     #[test]
     fn keys_that_differ_only_in_their_top_bits_get_homes_of_their_own() {
-        // The fold of numbered addresses (a tag byte, then a big-endian counter) puts the
-        // counter's bytes in a key's top and bottom bits.
+        // Keys that differ only in their top bits, and the keys of numbered addresses (a tag
+        // byte, then a big-endian counter).
         let table = AddrTable::with_capacity(4096);
         for keys in [
             (1..=4096u64).map(|i| i << 50).collect::<Vec<_>>(),
             (0..4096)
-                .map(|i| key(&crate::sources::example::address(0xaa, i)))
+                .map(|i| {
+                    key(
+                        &Default::default(),
+                        &crate::sources::example::address(0xaa, i),
+                    )
+                })
                 .collect(),
         ] {
             let homes: std::collections::HashSet<usize> =
@@ -173,10 +179,11 @@ mod tests {
 
     #[test]
     fn keys_are_never_empty_and_differ_for_different_addresses() {
-        assert_ne!(key(&Address::ZERO), 0);
+        let keyed = Default::default();
+        assert_ne!(key(&keyed, &Address::ZERO), 0);
         assert_ne!(
-            key(&Address::with_last_byte(1)),
-            key(&Address::with_last_byte(2))
+            key(&keyed, &Address::with_last_byte(1)),
+            key(&keyed, &Address::with_last_byte(2))
         );
     }
 }

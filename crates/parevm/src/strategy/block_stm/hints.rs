@@ -33,6 +33,7 @@
 use super::{
     addr_table::{self, AddrTable},
     lazy_index::{LazyIndex, Role, Touch},
+    mv_memory::Keyed,
     scheduler::TxIdx,
 };
 use crate::block::Transaction;
@@ -122,6 +123,7 @@ impl Hints {
         txs: &[Transaction],
         beneficiary: alloy_primitives::Address,
         lazy: &LazyIndex<'_>,
+        keyed: &Keyed,
     ) {
         /// Transactions per publication of `built`.
         const PUBLISH: usize = 64;
@@ -135,16 +137,16 @@ impl Hints {
         let mut contracts = 0u32;
         for (i, tx) in txs.iter().enumerate() {
             if let Some(ahead) = txs.get(i + AHEAD) {
-                last.prefetch(addr_table::key(&ahead.env.caller));
+                last.prefetch(addr_table::key(keyed, &ahead.env.caller));
                 if let Some(to) = callee(ahead) {
-                    last.prefetch(addr_table::key(&to));
+                    last.prefetch(addr_table::key(keyed, &to));
                 }
             }
             let t = i as u32 + 1;
             // Any transaction may write a debit to its sender; a plain transfer may also
             // credit its recipient.
             let candidate = super::lazy_recipient(tx, beneficiary).is_some();
-            let mut entry = last.entry(addr_table::key(&tx.env.caller));
+            let mut entry = last.entry(addr_table::key(keyed, &tx.env.caller));
             self.same_sender[i].store(entry.replace(Last::SENT, t), Relaxed);
             let sender_touch = Touch {
                 tx: i,
@@ -153,7 +155,7 @@ impl Hints {
             let of_sender = entry.replace(Last::LAZY, sender_touch.encode());
             let mut of_recipient = 0;
             if let Some(to) = callee(tx) {
-                let mut entry = last.entry(addr_table::key(&to));
+                let mut entry = last.entry(addr_table::key(keyed, &to));
                 of_recipient = entry.get(Last::LAZY);
                 if candidate {
                     let touch = Touch {
@@ -189,7 +191,11 @@ impl Hints {
             }
         }
         self.built.store(n, Release);
-        lazy.finish(move |a| last.get(addr_table::key(a)).map_or(0, |r| r[Last::LAZY]));
+        let keyed = keyed.clone();
+        lazy.finish(move |a| {
+            last.get(addr_table::key(&keyed, a))
+                .map_or(0, |r| r[Last::LAZY])
+        });
     }
 
     /// Whether `i`'s known hints are there.
@@ -251,6 +257,7 @@ mod tests {
             &block.transactions,
             block.header.beneficiary,
             &LazyIndex::new(&block.transactions),
+            &Default::default(),
         );
         assert_eq!(hints.same_sender(1), None, "distinct senders");
         assert_eq!(

@@ -352,9 +352,12 @@ impl BlockStm {
             // (A panic while building stops the run like a worker's: readers waiting for the
             // lazy-write index give up instead of waiting forever.)
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                shared
-                    .hints
-                    .build(txs, block.header.beneficiary, &shared.mv.lazy)
+                shared.hints.build(
+                    txs,
+                    block.header.beneficiary,
+                    &shared.mv.lazy,
+                    &shared.mv.keyed,
+                )
             }));
             if let Err(payload) = built {
                 shared

@@ -35,7 +35,6 @@ use crate::state::{StateError, StateView};
 use alloy_primitives::{Address, U256, map::HashSet};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use std::hash::BuildHasher;
 
 mod slot;
 mod values;
@@ -43,10 +42,9 @@ mod writers;
 
 use crate::state::changes::apply_credit;
 use slot::{Entry, Slot};
-pub(super) use values::fold_address;
 pub(crate) use values::{
-    AccountValue, CodelessValue, Delta, LazyWrites, Location, ReadResult, Value, Write, Writes,
-    codeless,
+    AccountValue, CodelessValue, Delta, Keyed, LazyWrites, Location, ReadResult, Value, Write,
+    Writes, codeless,
 };
 use writers::{Fetch, LowestWriters};
 
@@ -65,8 +63,8 @@ pub(crate) struct MvMemory<'a> {
     /// Where the lazy deltas of each account are (they live in `tx_writes`, not in slots).
     pub(crate) lazy: LazyIndex<'a>,
     shards: Vec<Mutex<SlotMap<Location, Slot>>>,
-    /// The random keys of [`MvMemory::hash`]: one xored in, one (odd) to multiply by.
-    seed: (u64, u64),
+    /// The block's keyed hash of locations (see [`Keyed`]), shared with the hints' table.
+    pub(crate) keyed: Keyed,
     /// Per transaction, what its latest incarnation wrote: the locations, its lazy deltas and
     /// the fee it deferred to the beneficiary (one lock per transaction for all; lock order: a
     /// transaction's, then shards').
@@ -135,11 +133,7 @@ impl<'a> MvMemory<'a> {
             shards: (0..shards)
                 .map(|_| Mutex::new(SlotMap::with_capacity(n * 3 / shards + 1)))
                 .collect(),
-            seed: {
-                // (Random per memory, as a `HashMap`'s keys are.)
-                let random = alloy_primitives::map::DefaultHashBuilder::default();
-                (random.hash_one(0u64), random.hash_one(1u64) | 1)
-            },
+            keyed: Keyed::default(),
             tx_writes: (0..n).map(|_| Mutex::new(TxWrites::default())).collect(),
             state_clear,
             cache_reads,
@@ -163,14 +157,10 @@ impl<'a> MvMemory<'a> {
         super::pool::parallel_chunks(shards, transactions, threads, drop);
     }
 
-    /// The one-word hash of `loc` that picks its shard, its lowest-writer bucket and its
-    /// fingerprint: the location's word, keyed, through one folded multiply (the high and low
-    /// halves of a 128-bit product xored, as foldhash finishes its hashes), so that every bit
-    /// of the word moves both halves. A hasher built per call (`BuildHasher::hash_one`) cost
-    /// some twenty instructions more for the same work: about a tenth of Block-STM's own
-    /// instructions per plain transfer, as every read, validation, write and mark hashes.
+    /// The hash of `loc` that picks its shard, its lowest-writer bucket and its fingerprint
+    /// (keyed per block: see [`Keyed`]).
     fn hash(&self, loc: &Location) -> u64 {
-        values::fold_mul(loc.word() ^ self.seed.0, self.seed.1)
+        self.keyed.location(loc)
     }
 
     fn shard_by_hash(&self, h: u64) -> &Mutex<SlotMap<Location, Slot>> {
@@ -770,6 +760,7 @@ mod tests {
             &block.transactions,
             block.header.beneficiary,
             &mv.lazy,
+            &mv.keyed,
         );
         mv.record(
             1,

@@ -21,63 +21,52 @@ pub(crate) enum Location {
     StorageWipe(Address),
 }
 
-/// Odd constants (the first digits of pi) keying the folds below.
-const PI: [u64; 4] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7345,
-    0xa409_3822_299f_31d1,
-    0x082e_fa98_ec4e_6c89,
-];
-
-/// The folded multiply: the two halves of the 128-bit product xored (foldhash's mixing step).
-/// Every bit of either factor moves most bits of the result, and no xor of inputs cancels out.
-pub(super) fn fold_mul(x: u64, y: u64) -> u64 {
-    let p = u128::from(x) * u128::from(y);
-    (p as u64) ^ (p >> 64) as u64
-}
-
-/// An address's 20 bytes folded into one word (for hashing; equal words do not mean equal
-/// addresses): its first 16 bytes through a folded multiply, its last 4 xored on.
+/// The keyed hash of one block's locations and addresses: foldhash over every byte of the
+/// location, with keys drawn at random for each block.
 ///
-/// Why a multiply, not only xors and rotations (as before): a fold that is linear in the bytes
-/// maps structured addresses onto each other. Numbered addresses (a prefix byte and a
-/// counter: the synthetic workloads', vanity and system addresses alike) differ in a few
-/// bytes, and an xor of shifted prefix and counter bits can cancel exactly: a swap pair's
-/// storage slot 2 folded to the very word of the router's account, so that every swap's read
-/// of the router looked like a read of a location written below it.
-pub(in crate::strategy::block_stm) fn fold_address(a: &Address) -> u64 {
-    let b = a.as_slice();
-    let head = u64::from_le_bytes(b[0..8].try_into().expect("8 bytes"));
-    let mid = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-    let tail = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")) as u64;
-    fold_mul(head ^ PI[0], mid ^ PI[1]) ^ tail
-}
+/// Why keyed, and over the full location: storage keys are chosen by whoever writes the
+/// contract or the transaction, so any fixed fold of them into a word can be inverted: keys
+/// built to share one word (under the fold this replaced, `k0 = k1.rotate_left(13)` for any
+/// `k1` did) would land in one shard, one bucket chain and one lowest-writer bucket, and make
+/// every lookup a linear scan. Without the keys, which live for one block in one process, no
+/// input can be built to collide more often than chance.
+#[derive(Clone, Default)]
+pub(crate) struct Keyed(foldhash::fast::RandomState);
 
-impl Location {
-    /// The location folded into one word (for hashing; equal words do not mean equal
-    /// locations). A slot's word is its account's word and its key's folded together by a
-    /// multiply, so that it never lines up with another account's word by construction (see
-    /// [`fold_address`]); a wipe's is the complement of its account's (equal to another
-    /// account's only by a coincidence of the multiply: the words of two accounts whose first
-    /// 16 bytes agree differ in the low 32 bits alone).
-    pub(super) fn word(&self) -> u64 {
-        match self {
-            Location::Account(a) => fold_address(a),
-            Location::Storage(a, k) => {
-                let l = k.as_limbs();
-                let key = l[0] ^ l[1].rotate_left(13) ^ l[2].rotate_left(29) ^ l[3].rotate_left(47);
-                fold_mul(fold_address(a) ^ PI[2], key ^ PI[3])
-            }
-            Location::StorageWipe(a) => !fold_address(a),
-        }
+impl Keyed {
+    /// The hash of `loc`.
+    pub(crate) fn location(&self, loc: &Location) -> u64 {
+        use std::hash::BuildHasher;
+        self.0.hash_one(loc)
+    }
+
+    /// The hash of an address (the hints' address table's key).
+    pub(crate) fn address(&self, a: &Address) -> u64 {
+        use std::hash::BuildHasher;
+        self.0.hash_one(a)
     }
 }
 
 impl std::hash::Hash for Location {
-    /// One word per location: hashing 53 bytes per read was a measurable share of the
-    /// strategy's overhead.
+    /// Every byte of the location, after a tag telling the three kinds apart.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.word());
+        match self {
+            Location::Account(a) => {
+                state.write_u8(0);
+                state.write(a.as_slice());
+            }
+            Location::Storage(a, k) => {
+                state.write_u8(1);
+                state.write(a.as_slice());
+                let l = k.as_limbs();
+                state.write_u128(u128::from(l[0]) | u128::from(l[1]) << 64);
+                state.write_u128(u128::from(l[2]) | u128::from(l[3]) << 64);
+            }
+            Location::StorageWipe(a) => {
+                state.write_u8(2);
+                state.write(a.as_slice());
+            }
+        }
     }
 }
 
@@ -203,17 +192,14 @@ pub(crate) type LazyWrites = SmallVec<[(Address, Delta); 2]>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::b256;
+    use alloy_primitives::{Address, b256};
 
     #[test]
-    fn numbered_accounts_and_their_slots_fold_to_distinct_words() {
+    fn numbered_accounts_and_their_slots_hash_to_distinct_words() {
         // The workloads' addresses (a prefix byte, a counter in the last eight bytes), their
-        // accounts, wipes and first slots: no two distinct locations share a word. (The
-        // linear fold before mapped a swap pair's slot 2 onto the router's account.)
+        // accounts, wipes and first slots: no two distinct locations share a hash.
         let a = crate::sources::example::address;
-        let router = a(0xc2, 0);
-        let pair_slot = Location::Storage(a(0xc1, 0x2030), U256::from(2));
-        assert_ne!(Location::Account(router).word(), pair_slot.word());
+        let keyed = Keyed::default();
         let mut words = std::collections::HashMap::new();
         for tag in [0x00, 0x01, 0xaa, 0xbb, 0xc1, 0xc2] {
             for i in 0..4_000u64 {
@@ -222,12 +208,40 @@ mod tests {
                     vec![Location::Account(address), Location::StorageWipe(address)];
                 locations.extend((0..6u64).map(|k| Location::Storage(address, U256::from(k))));
                 for loc in locations {
-                    if let Some(other) = words.insert(loc.word(), loc) {
-                        panic!("{loc:?} and {other:?} fold to one word");
+                    if let Some(other) = words.insert(keyed.location(&loc), loc) {
+                        panic!("{loc:?} and {other:?} hash to one word");
                     }
                 }
             }
         }
+    }
+
+    /// Storage keys built to collide under a fixed fold of their limbs (each key's first limb
+    /// the second one rotated, so that the fold this replaced mapped all of them to one word):
+    /// keyed hashing spreads them like any other keys.
+    #[test]
+    fn crafted_storage_keys_do_not_collide() {
+        let contract = Address::with_last_byte(0x42);
+        let keyed = Keyed::default();
+        let crafted = (1..=20_000u64).map(|i| {
+            let k = U256::from_limbs([i.rotate_left(13), i, 0, 0]);
+            // (The old fold: every crafted key's word is zero.)
+            let l = k.as_limbs();
+            assert_eq!(
+                l[0] ^ l[1].rotate_left(13) ^ l[2].rotate_left(29) ^ l[3].rotate_left(47),
+                0
+            );
+            Location::Storage(contract, k)
+        });
+        let hashes: std::collections::HashSet<u64> =
+            crafted.map(|loc| keyed.location(&loc)).collect();
+        assert_eq!(hashes.len(), 20_000);
+        // Spread over buckets: 256 shards (the low bits), none far above its share of 78.
+        let mut shards = [0u32; 256];
+        for h in &hashes {
+            shards[(*h as usize) & 255] += 1;
+        }
+        assert!(shards.iter().all(|&c| c < 160), "{:?}", shards.iter().max());
     }
 
     #[test]

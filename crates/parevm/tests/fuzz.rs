@@ -1,5 +1,5 @@
 //! The differential property test on adversarial blocks: every registered strategy and
-//! variant, at 1, 2, 4 and 8 threads, against sequential execution (see
+//! variant, at 1, 2, 4 and 8 threads, against sequential execution, on 1,000 blocks (see
 //! `parevm::sources::adversarial` for what the blocks contain). `PAREVM_FUZZ_BLOCKS=N` runs
 //! more blocks; `parevm fuzz` runs many more.
 
@@ -22,7 +22,7 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
     let blocks: u64 = std::env::var("PAREVM_FUZZ_BLOCKS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(1_000);
     let first: u64 = std::env::var("PAREVM_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -38,11 +38,12 @@
 //! and a waiting reader gives up with an error instead of waiting forever.
 
 use super::scheduler::TxIdx;
+use super::sync::{AtomicBool, AtomicU32, AtomicUsize, spin_loop, yield_now};
 use crate::{block::Transaction, state::StateError};
 use alloy_primitives::Address;
 use std::sync::{
     OnceLock,
-    atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Acquire, Ordering::Relaxed},
+    atomic::Ordering::{Acquire, Relaxed, Release},
 };
 
 /// The account's role in a transaction: which of the transaction's links continues its chain.
@@ -124,8 +125,7 @@ impl<'a> LazyIndex<'a> {
 
     /// Builder: the links of every transaction below `built` are in.
     pub(super) fn publish(&self, built: usize) {
-        self.built
-            .store(built, std::sync::atomic::Ordering::Release);
+        self.built.store(built, Release);
     }
 
     /// Builder: every link is in; `last` gives each address's last touch (encoded).
@@ -136,8 +136,7 @@ impl<'a> LazyIndex<'a> {
 
     /// The builder stopped early: waiting readers give up.
     pub(crate) fn fail(&self) {
-        self.failed
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.failed.store(true, Release);
     }
 
     /// Waits (briefly: the builder runs far ahead of execution) until `ready` holds.
@@ -154,9 +153,9 @@ impl<'a> LazyIndex<'a> {
             }
             spins += 1;
             if spins < 64 {
-                std::hint::spin_loop();
+                spin_loop();
             } else {
-                std::thread::yield_now();
+                yield_now();
             }
         }
     }
@@ -211,7 +210,7 @@ impl<'a> LazyIndex<'a> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(parevm_model)))]
 mod tests {
     use super::*;
 

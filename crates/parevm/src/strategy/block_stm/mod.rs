@@ -71,6 +71,7 @@ mod pool;
 mod scheduler;
 mod slot_map;
 mod start;
+mod sync;
 mod view;
 
 pub use start::Start;

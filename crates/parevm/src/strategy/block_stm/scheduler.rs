@@ -93,12 +93,19 @@
 //! finishing a transaction nobody waits for (almost all of them) takes one lock, not two. The
 //! lock order is dependents, then status.
 
+use super::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex};
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 
 /// Transaction index in the block.
 pub(crate) type TxIdx = usize;
+
+/// `i` as stored in a 32-bit field (blocks have fewer than 2^31 transactions: the strategy
+/// refuses larger ones).
+pub(crate) fn tx_u32(i: TxIdx) -> u32 {
+    debug_assert!(i < u32::MAX as usize);
+    i as u32
+}
 /// Execution attempt of a transaction, from 0.
 pub(crate) type Incarnation = u32;
 /// A validation wave (see the module docs).
@@ -177,8 +184,12 @@ pub(crate) struct Scheduler {
     status: Vec<TxLine>,
 }
 
-// The indices and counters are in the scheduler's first cache line.
-const _: () = assert!(std::mem::offset_of!(Scheduler, decrease_cnt) + 8 <= 64);
+// The indices and counters are in the scheduler's first cache line (with the engine's atomics,
+// not the model checker's, which are larger).
+const _: () = assert!(
+    std::mem::size_of::<AtomicUsize>() != 8
+        || std::mem::offset_of!(Scheduler, decrease_cnt) + 8 <= 64
+);
 
 /// A transaction's status and whether it ever finished an execution, alone in a cache line.
 #[repr(align(64))]
@@ -540,7 +551,7 @@ impl Scheduler {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(parevm_model)))]
 mod tests {
     use super::*;
 

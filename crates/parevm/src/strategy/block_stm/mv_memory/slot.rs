@@ -1,7 +1,7 @@
 //! One location's entries in the multi-version memory, sorted by transaction index.
 
 use super::values::{Value, Write};
-use crate::strategy::block_stm::scheduler::TxIdx;
+use crate::strategy::block_stm::scheduler::{TxIdx, tx_u32};
 use smallvec::SmallVec;
 
 /// A slot's entry for one transaction.
@@ -9,13 +9,6 @@ use smallvec::SmallVec;
 pub(super) enum Entry {
     Estimate,
     Written(Write),
-}
-
-/// A transaction index as stored in the lowest-writer table. Blocks have far fewer than
-/// `u32::MAX` transactions (the strategy refuses larger ones).
-pub(super) fn tx_u32(i: TxIdx) -> u32 {
-    debug_assert!(i < u32::MAX as usize);
-    i as u32
 }
 
 /// Everything known about one location: the pre-block value once read (so validation and

@@ -49,12 +49,11 @@
 //! writers lower, or the bucket shared, and the lower index of the two. Two locations with
 //! the same fingerprint in one bucket count as one.)
 
-use super::slot::tx_u32;
-use crate::strategy::block_stm::scheduler::TxIdx;
-use std::sync::atomic::{
-    AtomicU32,
-    Ordering::{Relaxed, SeqCst},
+use crate::strategy::block_stm::{
+    scheduler::{TxIdx, tx_u32},
+    sync::AtomicU32,
 };
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 /// Buckets of the lowest-writer table for a block of `n` transactions whose gas limits sum to
 /// `gas`: a power of two, at least 256, at least eight per transaction (a transfer or a token
@@ -249,7 +248,7 @@ impl Fetch {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(parevm_model)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

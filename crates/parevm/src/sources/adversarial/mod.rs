@@ -13,7 +13,8 @@
 //!   sequentially (an oracle: the generator knows no more about the block than that);
 //! - shared counters, hot senders and recipients, precompile calls and transfers, creates and
 //!   CREATE2 collisions, reverts, out-of-gas, EIP-7702 delegations gained (and cleared) inside
-//!   the block, blob transactions, withdrawals and ommer rewards that read the final state;
+//!   the block, blob transactions, calls to the system contracts (requests that the post-block
+//!   system calls drain), withdrawals and ommer rewards that read the final state;
 //! - invalid transactions anywhere (nonce gaps and reuse, insufficient funds, gas above the
 //!   block's, intrinsic gas too low, fee below the base fee, a sender with code);
 //! - every fork from Frontier to Osaka (state clearing, refunds and SELFDESTRUCT differ);
@@ -458,11 +459,41 @@ impl Gen {
                     ..to(t, 150_000)
                 }
             }
-            97..=98 if self.fork.at_least(Fork::Cancun) => Draft {
+            97 if self.fork.at_least(Fork::Cancun) => Draft {
                 blobs: true,
                 ..call(Contract::Counter, word(9))
             },
+            98 if self.fork.at_least(Fork::Cancun) => self.system_call(),
             _ => to(eoa(self.rng.random_range(0..self.eoas)), 60_000),
+        }
+    }
+
+    /// A transaction to a system contract, which the block's own system calls also run: the
+    /// beacon roots read back (Cancun), the parent hash read back from the history contract,
+    /// a withdrawal or consolidation request whose queue the post-block call drains (Prague).
+    fn system_call(&mut self) -> Draft {
+        let word = |x: u64| U256::from(x).to_be_bytes::<32>().to_vec();
+        let (address, data, value) = match self.rng.random_range(0..4) {
+            1 if self.fork.at_least(Fork::Prague) => {
+                (core::HISTORY_STORAGE_ADDRESS, word(1_000), 0)
+            }
+            // (A 48-byte public key and an 8-byte amount; the fee starts at one wei.)
+            2 if self.fork.at_least(Fork::Prague) => {
+                (core::WITHDRAWAL_REQUEST_ADDRESS, vec![7; 56], 2)
+            }
+            // (Source and target public keys.)
+            3 if self.fork.at_least(Fork::Prague) => {
+                (core::CONSOLIDATION_REQUEST_ADDRESS, vec![9; 96], 2)
+            }
+            _ => (core::BEACON_ROOTS_ADDRESS, word(1_800_000_000), 0),
+        };
+        Draft {
+            kind: TxKind::Call(address),
+            data,
+            gas: 200_000,
+            value: Some(U256::from(value)),
+            authorizations: 0,
+            blobs: false,
         }
     }
 

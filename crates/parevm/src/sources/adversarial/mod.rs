@@ -219,7 +219,7 @@ impl Gen {
         for i in 0..n {
             let mut tx = self.transaction(i, oracle.as_mut().filter(|_| valid));
             if Some(i) == invalid_at {
-                self.invalidate(&mut tx, &block);
+                self.invalidate(&mut tx, &block, oracle.as_mut().filter(|_| valid));
             }
             if valid && let Some(o) = oracle.as_mut() {
                 // (A transaction the oracle rejects ends the block's valid part: what follows
@@ -688,7 +688,7 @@ impl Gen {
     }
 
     /// Breaks `tx` so that `block` is invalid there.
-    fn invalidate(&mut self, tx: &mut Transaction, block: &Block) {
+    fn invalidate(&mut self, tx: &mut Transaction, block: &Block, oracle: Option<&mut Oracle<'_>>) {
         let fork = self.fork;
         let env = &mut tx.env;
         match self.rng.random_range(0..8) {
@@ -698,8 +698,14 @@ impl Gen {
             3 => env.gas_limit = 20_000,
             4 if fork.at_least(Fork::London) => env.gas_price = 1,
             5 => env.caller = Contract::Counter.address(),
-            // One wei more than the sender has to spare (or far more).
-            6 => env.value += U256::from(1) + U256::from(10u128.pow(18) * 1000),
+            // One wei more than the sender can spare after gas.
+            6 if let Some(o) = oracle => {
+                use revm::context_interface::Transaction as _;
+                let balance = o.account(env.caller).0;
+                env.value = U256::ZERO;
+                let cost = env.max_balance_spending().unwrap_or(U256::MAX);
+                env.value = balance.saturating_sub(cost) + U256::from(1);
+            }
             _ => env.value = U256::from(10u128.pow(30)),
         }
     }

@@ -16,8 +16,10 @@
 //! ([`crate::core::TxExecutor::execute_deferring_fee`]) and recorded as a balance *delta* at the
 //! beneficiary; deltas accumulate on read instead of ordering transactions, so fees do not make
 //! every transaction depend on the previous one. A transaction that reads the beneficiary
-//! (BALANCE, a transfer to it) sees the sum of all fees below it, and pays its own fee inside
-//! the EVM as sequential execution does. As transactions commit, in block order, fees are
+//! (BALANCE, a transfer to it) sees the fees below it and the beneficiary's own payouts summed
+//! transaction by transaction in block order (a payout may need the fees before it: see
+//! `MvMemory::beneficiary_after`), and pays its own fee inside the EVM as sequential execution
+//! does. As transactions commit, in block order, fees are
 //! folded into each one's state changes, so the output equals sequential's exactly. A
 //! transaction's own sender, when no lower transaction wrote it, is recorded as a debit too
 //! (`sender_debit`): read and validated like any account, so nothing about it is deferred, but

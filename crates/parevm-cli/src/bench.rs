@@ -18,7 +18,8 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
 /// Arguments of `parevm bench`.
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// Workload: transfers, erc20, swaps, chain, mixed (repeatable). Default: a sweep.
+    /// Workload: transfers, erc20, swaps, mixed, transfer-chain, storage-chain, hot-contract
+    /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
     /// Strategy (repeatable). Default: every registered strategy.
@@ -89,22 +90,26 @@ fn workload_specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>, String> {
         seed: 1,
     };
     if args.workloads.is_empty() {
-        // The default sweep: the gigagas shapes peers publish, the worst case, a mixed block
-        // and a hot-account variant.
+        // The default sweep: the gigagas shapes peers publish, a mixed block, a hot-account
+        // variant, and the dependent shapes (a nonce chain; a truly serial chain through one
+        // slot; one hot contract).
         return Ok(vec![
             spec(WorkloadKind::Transfers, 1_000_000_000, args.hot),
             spec(WorkloadKind::Erc20, 1_000_000_000, args.hot),
             spec(WorkloadKind::Swaps, 1_000_000_000, args.hot),
-            spec(WorkloadKind::Chain, 30_000_000, 0.0),
             spec(WorkloadKind::Mixed, 30_000_000, args.hot),
             spec(WorkloadKind::Erc20, 30_000_000, 0.5),
+            spec(WorkloadKind::TransferChain, 30_000_000, 0.0),
+            spec(WorkloadKind::StorageChain, 30_000_000, 0.0),
+            spec(WorkloadKind::HotContract, 30_000_000, 0.0),
         ]);
     }
     args.workloads
         .iter()
         .map(|w| {
             let kind = WorkloadKind::parse(w).ok_or_else(|| {
-                format!("unknown workload {w:?}; known: transfers, erc20, swaps, chain, mixed")
+                let known: Vec<&str> = WorkloadKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown workload {w:?}; known: {}", known.join(", "))
             })?;
             Ok(spec(kind, 30_000_000, args.hot))
         })

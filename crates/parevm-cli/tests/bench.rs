@@ -40,7 +40,15 @@ fn bench_quick_writes_json_and_svg() {
         .iter()
         .map(|s| s.name())
         .collect();
-    for workload in ["transfers", "erc20", "swaps", "chain", "mixed"] {
+    for workload in [
+        "transfers",
+        "erc20",
+        "swaps",
+        "mixed",
+        "transfer-chain",
+        "storage-chain",
+        "hot-contract",
+    ] {
         for s in &strategies {
             let row = results
                 .iter()
@@ -72,12 +80,12 @@ fn bench_quick_writes_json_and_svg() {
         })
     };
     assert!(ceiling("transfers") && ceiling("erc20") && ceiling("swaps"));
-    assert!(!ceiling("chain"));
+    assert!(!ceiling("transfer-chain"));
     let notes = doc["notes"].as_array().unwrap();
     assert!(
         notes
             .iter()
-            .any(|n| n.as_str().unwrap().starts_with("chain")),
+            .any(|n| n.as_str().unwrap().starts_with("transfer-chain")),
         "{notes:?}"
     );
     assert!(doc["machine"]["cpus"].as_u64().unwrap() >= 1 && doc["date"].is_string());

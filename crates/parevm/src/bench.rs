@@ -530,7 +530,8 @@ mod tests {
         Ceiling::new(&block, &independent, 2)
             .and_then(|c| c.check(&state, &independent))
             .expect("independent transfers: every transaction does the same work in its part");
-        let (chain, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Chain, 2_000_000));
+        let (chain, state) =
+            workload::generate(&WorkloadSpec::new(WorkloadKind::TransferChain, 2_000_000));
         let dependent = reference(&chain, &state);
         let why = Ceiling::new(&chain, &dependent, 2)
             .and_then(|c| c.check(&state, &dependent))
@@ -550,7 +551,8 @@ mod tests {
             .collect();
         assert_eq!(names, [("sequential", 1), (CEILING, 2)]);
         assert!(m.notes.is_empty());
-        let (chain, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Chain, 1_000_000));
+        let (chain, state) =
+            workload::generate(&WorkloadSpec::new(WorkloadKind::TransferChain, 1_000_000));
         let m = measure("c", &chain, &state, &[], &[2], 1, &|| {}).expect("measure");
         assert_eq!(m.rows.len(), 1);
         assert_eq!(m.notes.len(), 1, "{:?}", m.notes);

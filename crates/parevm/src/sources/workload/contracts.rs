@@ -10,11 +10,23 @@ pub const TOKEN_HEX: &str = include_str!("../../../../../contracts/build/Token.h
 pub const PAIR_HEX: &str = include_str!("../../../../../contracts/build/Pair.hex");
 /// Runtime bytecode of `contracts/Router.sol`.
 pub const ROUTER_HEX: &str = include_str!("../../../../../contracts/build/Router.hex");
+/// Runtime bytecode of `contracts/StorageChain.sol`.
+pub const STORAGE_CHAIN_HEX: &str = include_str!("../../../../../contracts/build/StorageChain.hex");
+/// Runtime bytecode of `contracts/HotCounter.sol`.
+pub const HOT_COUNTER_HEX: &str = include_str!("../../../../../contracts/build/HotCounter.hex");
 
 sol! {
     /// The ERC-20 calls the workloads make.
     interface IToken {
         function transfer(address to, uint256 value) external returns (bool);
+    }
+    /// The storage-chain step.
+    interface IStorageChain {
+        function step(bytes32 input) external;
+    }
+    /// The hot counter's increment.
+    interface IHotCounter {
+        function increment() external;
     }
     /// The router call of a swap.
     interface IRouter {
@@ -67,4 +79,14 @@ pub fn swap_call(pair: Address, token_in: Address, amount_in: U256, to: Address)
     }
     .abi_encode()
     .into()
+}
+
+/// Calldata of `step(input)`.
+pub fn step_call(input: B256) -> Bytes {
+    IStorageChain::stepCall { input }.abi_encode().into()
+}
+
+/// Calldata of `increment()`.
+pub fn increment_call() -> Bytes {
+    IHotCounter::incrementCall {}.abi_encode().into()
 }

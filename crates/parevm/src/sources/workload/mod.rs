@@ -31,19 +31,26 @@ pub enum WorkloadKind {
     Erc20,
     /// Swaps through a router on constant-product pairs.
     Swaps,
-    /// ETH transfers all from one sender: every transaction depends on the previous one.
-    Chain,
+    /// ETH transfers all from one sender: a nonce chain.
+    TransferChain,
+    /// Calls that each replace one slot with the hash of its old value and the calldata:
+    /// every transaction depends on the previous one.
+    StorageChain,
+    /// Distinct senders all incrementing one counter of one contract.
+    HotContract,
     /// 60% transfers, 20% ERC-20 transfers, 20% swaps, interleaved.
     Mixed,
 }
 
 impl WorkloadKind {
     /// Every kind.
-    pub const ALL: [WorkloadKind; 5] = [
+    pub const ALL: [WorkloadKind; 7] = [
         WorkloadKind::Transfers,
         WorkloadKind::Erc20,
         WorkloadKind::Swaps,
-        WorkloadKind::Chain,
+        WorkloadKind::TransferChain,
+        WorkloadKind::StorageChain,
+        WorkloadKind::HotContract,
         WorkloadKind::Mixed,
     ];
 
@@ -53,7 +60,9 @@ impl WorkloadKind {
             WorkloadKind::Transfers => "transfers",
             WorkloadKind::Erc20 => "erc20",
             WorkloadKind::Swaps => "swaps",
-            WorkloadKind::Chain => "chain",
+            WorkloadKind::TransferChain => "transfer-chain",
+            WorkloadKind::StorageChain => "storage-chain",
+            WorkloadKind::HotContract => "hot-contract",
             WorkloadKind::Mixed => "mixed",
         }
     }
@@ -66,7 +75,9 @@ impl WorkloadKind {
     /// Approximate gas used per transaction (for sizing blocks by gas target).
     fn gas_estimate(self) -> u64 {
         match self {
-            WorkloadKind::Transfers | WorkloadKind::Chain => 21_000,
+            WorkloadKind::Transfers | WorkloadKind::TransferChain => 21_000,
+            WorkloadKind::StorageChain => 29_000,
+            WorkloadKind::HotContract => 26_000,
             WorkloadKind::Erc20 => 35_000,
             WorkloadKind::Swaps => 110_000,
             WorkloadKind::Mixed => 21_000 * 6 / 10 + 35_000 * 2 / 10 + 110_000 * 2 / 10,
@@ -173,6 +184,14 @@ pub fn pair(p: usize) -> Address {
 pub fn router() -> Address {
     address(0xc2, 0)
 }
+/// The `storage-chain` contract.
+pub fn storage_chain() -> Address {
+    address(0xc3, 0)
+}
+/// The `hot-contract` counter.
+pub fn hot_counter() -> Address {
+    address(0xc4, 0)
+}
 
 struct Builder {
     state: InMemoryState,
@@ -257,6 +276,21 @@ pub fn generate(spec: &WorkloadSpec) -> (Block, InMemoryState) {
             [],
         );
     }
+    for (kind, contract, hex) in [
+        (
+            WorkloadKind::StorageChain,
+            storage_chain(),
+            STORAGE_CHAIN_HEX,
+        ),
+        (WorkloadKind::HotContract, hot_counter(), HOT_COUNTER_HEX),
+    ] {
+        if uses(kind) {
+            // (A non-zero slot 0: every call updates a slot, as on mainnet.)
+            let slot = [(U256::ZERO, U256::from(1))];
+            b.state
+                .insert_account(contract, U256::ZERO, 1, Bytecode::new_raw(code(hex)), slot);
+        }
+    }
     if uses(WorkloadKind::Swaps) {
         b.state.insert_account(
             router(),
@@ -286,7 +320,20 @@ pub fn generate(spec: &WorkloadSpec) -> (Block, InMemoryState) {
                     21_000,
                 );
             }
-            WorkloadKind::Chain => {
+            WorkloadKind::StorageChain => {
+                let input = keccak256((i as u64).to_be_bytes());
+                b.push(
+                    sender,
+                    storage_chain(),
+                    U256::ZERO,
+                    step_call(input),
+                    60_000,
+                );
+            }
+            WorkloadKind::HotContract => {
+                b.push(sender, hot_counter(), U256::ZERO, increment_call(), 60_000);
+            }
+            WorkloadKind::TransferChain => {
                 b.push(
                     0,
                     recipient_of(i),

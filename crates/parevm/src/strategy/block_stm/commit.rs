@@ -64,7 +64,40 @@ pub(super) struct Committer {
     /// The first error in block order (the block's result), once a committed transaction
     /// turned out invalid.
     error: Option<ExecError>,
+    /// The parallel part looked serial and was stopped (see [`Committer::looks_serial`]).
+    bailed: bool,
+    /// The sequential start's pace, when it ran any transaction.
+    pace: Option<Pace>,
+    /// When the parallel part began.
+    began: std::time::Instant,
+    /// The gas limits of the transactions committed in parallel.
+    ran_limits: f64,
 }
+
+/// How fast the sequential start ran: seconds per transaction and per unit of gas limit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pace {
+    per_tx: f64,
+    per_gas: f64,
+}
+
+impl Pace {
+    /// The pace of `block`'s first `ran` transactions, run sequentially in `took`.
+    pub(super) fn of(block: &Block, ran: usize, took: std::time::Duration) -> Option<Pace> {
+        let limits: u64 = block.transactions[..ran]
+            .iter()
+            .map(|t| t.env.gas_limit)
+            .sum();
+        (ran > 0).then(|| Pace {
+            per_tx: took.as_secs_f64() / ran as f64,
+            per_gas: took.as_secs_f64() / limits.max(1) as f64,
+        })
+    }
+}
+
+/// The serial bail-out is checked once this many transactions are committed in parallel, and
+/// every as many after (see [`Committer::looks_serial`]).
+const SERIAL_CHECK: usize = 32;
 
 impl Committer {
     /// The committer of `block`'s transactions after the ones in `before` (run sequentially
@@ -73,6 +106,7 @@ impl Committer {
     pub(super) fn new(
         block: &Block,
         before: Progress,
+        pace: Option<Pace>,
         base: &dyn StateView,
         mv: &MvMemory<'_>,
         state_clear: bool,
@@ -90,6 +124,10 @@ impl Committer {
             cfg: block.cfg_env(),
             state_clear,
             error: None,
+            bailed: false,
+            pace,
+            began: std::time::Instant::now(),
+            ran_limits: 0.0,
         })
     }
 
@@ -100,6 +138,7 @@ impl Committer {
         if self.error.is_some() {
             return;
         }
+        let before = self.outputs.len();
         while let Some(i) = shared.scheduler.try_commit(&mut self.wave) {
             if let Err(e) = self.commit(shared, i) {
                 self.error = Some(e);
@@ -107,6 +146,58 @@ impl Committer {
                 return;
             }
         }
+        let ran = self.outputs.len() - shared.first;
+        if shared.serial_bail
+            && !self.bailed
+            && ran / SERIAL_CHECK > (before - shared.first) / SERIAL_CHECK
+            && self.looks_serial(shared, ran)
+        {
+            self.bailed = true;
+            shared.scheduler.halt();
+        }
+    }
+
+    /// Whether the `ran` transactions committed in parallel so far show a chain in which each
+    /// needs the one before it (one slot rewritten by every call, one counter everyone
+    /// increments). Two workers then hand the chain back and forth, every step a cross-core
+    /// transfer and a suspension, slower than one worker; the rest of the block is left to
+    /// the sequential strategy (counted in `fallbacks`). Exact either way: what is committed
+    /// is final, and sequential execution goes on from the state it leaves.
+    ///
+    /// The signs: at least one conflict (a suspension or an abort) per two transactions, and
+    /// the parallel part slower than the sequential start's pace predicts for them; or, in the
+    /// block's first half, a conflict per transaction or more (the start's pace is measured on
+    /// a few cold transactions and can overstate sequential time twice over; a block's last
+    /// transactions pile up suspensions as the workers run out of other work, so the rule is
+    /// not applied there).
+    fn looks_serial(&self, shared: &Shared<'_, '_>, ran: usize) -> bool {
+        let conflicts = shared.conflicts.load(std::sync::atomic::Ordering::Relaxed);
+        if ran < SERIAL_CHECK || conflicts * 2 < ran {
+            return false;
+        }
+        let slower = self.pace.is_some_and(|p| {
+            let sequential = (p.per_tx * ran as f64).max(p.per_gas * self.ran_limits);
+            self.began.elapsed().as_secs_f64() > sequential
+        });
+        slower || (conflicts >= ran && ran * 2 <= shared.txs.len())
+    }
+
+    /// Whether the run was stopped as serial.
+    pub(super) fn bailed(&self) -> bool {
+        self.bailed
+    }
+
+    /// What the committed transactions add up to, or the block's first error: the seam from
+    /// which a serial block goes on sequentially.
+    pub(super) fn into_progress(self) -> Result<Progress, ExecError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(Progress {
+            outputs: self.outputs,
+            gas: self.gas,
+            blob_gas: self.blob_gas,
+        })
     }
 
     /// The block's outputs (of its `n` transactions) once every transaction is committed, or
@@ -153,6 +244,7 @@ impl Committer {
         };
         self.gas += out.gas_used;
         self.blob_gas += out.blob_gas_used;
+        self.ran_limits += tx.env.gas_limit as f64;
         out.receipt.cumulative_gas_used = self.gas;
         // The lazy accounts' entries, left by execution with stand-in values, are replaced.
         if let Some(super::deltas::LazyDebit { cost, nonce, seen }) = *lazy_debit {

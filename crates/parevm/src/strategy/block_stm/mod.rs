@@ -123,6 +123,9 @@ pub struct BlockStm {
     min_parallel_gas: u64,
     /// How a block starts: speculating at once, or sequentially until measured.
     start: Start,
+    /// Finish a block sequentially once its parallel part proves serial (see
+    /// [`commit::Committer::looks_serial`]).
+    serial_bail: bool,
 }
 
 impl BlockStm {
@@ -132,6 +135,7 @@ impl BlockStm {
         single_thread_sequential: true,
         min_parallel_gas: 1_000_000,
         start: Start::MEASURED,
+        serial_bail: true,
     };
     /// Speculates whatever the thread count and block size (`block-stm-speculative`; the tests
     /// use it to exercise the machinery on small blocks).
@@ -139,6 +143,7 @@ impl BlockStm {
         single_thread_sequential: false,
         min_parallel_gas: 0,
         start: Start::Parallel,
+        serial_bail: false,
     };
 
     /// This configuration, starting blocks as `start` says (tests use a fixed
@@ -239,6 +244,11 @@ struct Shared<'a, 'b> {
     /// nonce, balance, fee and EIP-3607 checks all on: the commit re-runs exactly those).
     lazy_senders: bool,
     counters: Counters,
+    /// Suspensions and aborts so far, for the serial bail-out (touched only on a conflict,
+    /// so a block without conflicts never moves its line).
+    conflicts: crossbeam_utils::CachePadded<AtomicUsize>,
+    /// Whether the serial bail-out is on.
+    serial_bail: bool,
     panic: Mutex<Option<String>>,
     /// The rolling commit, held by one worker at a time.
     commit: Mutex<commit::Committer>,
@@ -251,6 +261,7 @@ impl Strategy for BlockStm {
     fn name(&self) -> &'static str {
         if self.single_thread_sequential
             || self.min_parallel_gas > 0
+            || self.serial_bail
             || !matches!(self.start, Start::Parallel)
         {
             "block-stm"
@@ -283,14 +294,16 @@ impl Strategy for BlockStm {
             stats.fallbacks += 1;
             return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
         }
+        let began = std::time::Instant::now();
         let before = start::sequential_start(self.start, block, state, threads, stats)?;
+        let pace = commit::Pace::of(block, before.outputs.len(), began.elapsed());
         if before.outputs.len() == n {
             // Measured too small to win anything in parallel (see [`Start`]).
             stats.fallbacks += 1;
             return Ok(before.outputs);
         }
         stats.sequential_start = before.outputs.len() as u64;
-        self.run_parallel(block, before, state, threads, stats)
+        self.run_parallel(block, before, pace, state, threads, stats)
     }
 }
 
@@ -301,6 +314,7 @@ impl BlockStm {
         &self,
         block: &Block,
         before: sequential::Progress,
+        pace: Option<commit::Pace>,
         state: &mut Overlay<'_>,
         threads: usize,
         stats: &mut ExecStats,
@@ -324,7 +338,7 @@ impl BlockStm {
             block.header.beneficiary,
             !state.reads_are_cheap(),
         );
-        let committer = commit::Committer::new(block, before, &*state, &mv, state_clear)?;
+        let committer = commit::Committer::new(block, before, pace, &*state, &mv, state_clear)?;
         let shared = Shared {
             block,
             txs,
@@ -344,6 +358,8 @@ impl BlockStm {
                     || cfg.is_eip3607_disabled())
             },
             counters: Counters::default(),
+            conflicts: Default::default(),
+            serial_bail: self.serial_bail,
             panic: Mutex::new(None),
             commit: Mutex::new(committer),
             helpers_running: AtomicUsize::new(threads - 1),
@@ -416,7 +432,19 @@ impl BlockStm {
         // What the workers left to commit (usually the last few transactions).
         shared.commit.lock().commit_ready(&shared);
         let Shared { commit, mv, .. } = shared;
-        let outputs = commit.into_inner().finish(first + n)?;
+        let committer = commit.into_inner();
+        if committer.bailed() {
+            // Serial: what is committed is final; the rest runs sequentially on top of it.
+            mv.free(threads);
+            let mut done = committer.into_progress()?;
+            for out in &done.outputs[first..] {
+                state.apply(&out.changes);
+            }
+            stats.fallbacks += 1;
+            sequential::run_while(block, state, &mut done, stats, |_| true)?;
+            return Ok(done.outputs);
+        }
+        let outputs = committer.finish(first + n)?;
         // (The parallel part's own outputs: the start's changes are in `state` already.)
         let ran = &outputs[first..];
         // The post-block operations read the state after the transactions. Sequential
@@ -599,6 +627,7 @@ fn execute(
         && shared.scheduler.add_dependency(i, j)
     {
         local.suspensions += 1;
+        shared.conflicts.fetch_add(1, Relaxed);
         return None;
     }
     loop {
@@ -611,6 +640,7 @@ fn execute(
         let view = exec.db_mut();
         if let Some(blocking) = view.blocked.take() {
             local.suspensions += 1;
+            shared.conflicts.fetch_add(1, Relaxed);
             shared.hints.conflicted(i);
             if shared.scheduler.add_dependency(i, blocking) {
                 return None;
@@ -767,6 +797,7 @@ fn validate(
     let aborted = !valid && shared.scheduler.try_validation_abort(i, k);
     if aborted {
         local.aborts += 1;
+        shared.conflicts.fetch_add(1, Relaxed);
         shared.hints.conflicted(i);
         shared.mv.convert_writes_to_estimates(i);
     }

@@ -22,22 +22,24 @@ pub(crate) struct BenchArgs {
     /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
-    /// Strategy (repeatable). Default: every registered strategy.
+    /// Strategy (repeatable): sequential, block-stm, block-stm-speculative. Default: every
+    /// registered strategy (sequential, block-stm).
     #[arg(long = "strategy")]
     strategies: Vec<String>,
-    /// Thread counts for the parallel strategies, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    /// Thread counts for the parallel strategies, comma-separated (each at least 1).
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = crate::replay::threads)]
     threads: Vec<usize>,
     /// Gas target of generated blocks (e.g. 30M, 1G).
     #[arg(long)]
     gas: Option<String>,
-    /// Fraction of transactions touching hot accounts (0..1).
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of transactions touching hot accounts (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     hot: f64,
     /// Accounts in generated pre-states.
     #[arg(long, default_value_t = 100_000)]
     accounts: usize,
-    /// Timed rounds per configuration (after one warm-up).
+    /// Timed rounds per configuration, after a checked warm-up and two untimed rounds
+    /// [default: 5; 3 with --quick].
     #[arg(long)]
     iterations: Option<usize>,
     /// Simulated storage latency per state read, microseconds.
@@ -46,11 +48,11 @@ pub(crate) struct BenchArgs {
     /// Measure real block folders (e.g. ../shared/fixtures/mainnet) instead of workloads.
     #[arg(long)]
     blocks: Option<PathBuf>,
-    /// Write the results as JSON.
-    #[arg(long)]
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Write an SVG chart of speedups.
-    #[arg(long)]
+    /// Write an SVG chart of speedups to this file.
+    #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
     /// A fast sweep: 30M-gas blocks, 3 rounds.
     #[arg(long)]
@@ -60,6 +62,14 @@ pub(crate) struct BenchArgs {
     /// are independent; see `parevm::bench`).
     #[arg(long)]
     ceiling: bool,
+}
+
+/// Parses a fraction from 0 to 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+    }
 }
 
 fn parse_gas(s: &str) -> Result<u64, String> {
@@ -236,6 +246,9 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     for note in &notes {
         println!("{note}");
     }
+    for warning in warnings(&rows) {
+        eprintln!("warning: {warning}");
+    }
     let aggregates: Vec<serde_json::Value> = if args.blocks.is_some() {
         configs
             .iter()
@@ -268,6 +281,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
                 "os": std::env::consts::OS,
                 "arch": std::env::consts::ARCH,
             },
+            "command": command_line(),
             "iterations": iterations,
             "db_latency_us": args.db_latency_us,
             "results": rows,
@@ -278,12 +292,16 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
+        eprintln!("wrote {}", path.display());
     }
-    if let Some(path) = &args.svg
-        && let Err(e) = crate::chart::speedup_chart(path, &rows)
-    {
-        eprintln!("error: cannot write {}: {e}", path.display());
-        return ExitCode::FAILURE;
+    if let Some(path) = &args.svg {
+        let report_rows: Vec<parevm::report::Row> =
+            serde_json::from_value(serde_json::to_value(&rows).expect("json")).expect("rows");
+        if let Err(e) = crate::chart::speedup_chart(path, &report_rows) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", path.display());
     }
     ExitCode::SUCCESS
 }
@@ -324,6 +342,46 @@ fn print_table(rows: &[Measurement], iterations: usize, latency_us: u64) {
     );
 }
 
+/// Why the figures of `rows` may not be trustworthy: a run that got fewer cores than it had
+/// threads (CPU% well below 100 per thread while it ran in parallel, or below one core), or
+/// samples spread by more than 20% around their median (a busy machine).
+fn warnings(rows: &[Measurement]) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = Vec::new();
+    for r in rows {
+        let parallel = r.stats.fallbacks == 0 && r.stats.validations > 0;
+        let want = if parallel { r.threads.min(cpus) } else { 1 } as f64;
+        if r.cpu_pct < 100.0 * want * 0.7 {
+            out.push(format!(
+                "{} [{} x{}]: CPU {:.0}% for {} busy thread(s): fewer cores than threads were \
+                 available, so its speedup is not trustworthy",
+                r.target, r.strategy, r.threads, r.cpu_pct, want
+            ));
+        }
+        if r.median_ms > 0.0 && (r.max_ms - r.min_ms) / r.median_ms > 0.2 {
+            out.push(format!(
+                "{} [{} x{}]: samples spread by {:.0}% of the median ({:.2}..{:.2} ms): the \
+                 machine is busy, the speedups are not trustworthy",
+                r.target,
+                r.strategy,
+                r.threads,
+                100.0 * (r.max_ms - r.min_ms) / r.median_ms,
+                r.min_ms,
+                r.max_ms
+            ));
+        }
+    }
+    out
+}
+
+/// This process's command line, as a user would type it (`parevm bench ...`).
+fn command_line() -> String {
+    std::iter::once("parevm".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -346,4 +404,47 @@ fn utc_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(threads: usize, cpu_pct: f64, spread: (f64, f64), parallel: bool) -> Measurement {
+        Measurement {
+            target: "t".into(),
+            strategy: if parallel { "block-stm" } else { "sequential" }.into(),
+            threads,
+            txs: 1,
+            gas: 1,
+            median_ms: 10.0,
+            min_ms: spread.0,
+            max_ms: spread.1,
+            ggas_per_s: 0.0,
+            speedup: 1.0,
+            cpu_pct,
+            samples_ms: vec![],
+            stats: parevm::ExecStats {
+                validations: u64::from(parallel),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn warns_of_missing_cores_and_spread_samples() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(warnings(&[row(1, 100.0, (9.5, 10.5), false)]).is_empty());
+        // A sequential run that did not get one core.
+        let w = warnings(&[row(1, 40.0, (9.5, 10.5), false)]);
+        assert!(w.len() == 1 && w[0].contains("fewer cores"), "{w:?}");
+        // A parallel run at two threads that got one core, where two exist.
+        if cpus >= 2 {
+            let w = warnings(&[row(2, 100.0, (9.5, 10.5), true)]);
+            assert!(w.len() == 1 && w[0].contains("fewer cores"), "{w:?}");
+        }
+        // Samples from 8 to 13 ms around a 10 ms median.
+        let w = warnings(&[row(1, 100.0, (8.0, 13.0), false)]);
+        assert!(w.len() == 1 && w[0].contains("spread by 50%"), "{w:?}");
+    }
 }

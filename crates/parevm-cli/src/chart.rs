@@ -1,14 +1,15 @@
 //! The SVG chart of `parevm bench`: speedup over sequential per workload, one bar per
 //! (strategy, threads), with the break-even line at 1.0.
 
-use parevm::bench::Measurement;
+use parevm::report::Row;
 use plotters::prelude::*;
 use std::path::Path;
 
-pub(crate) fn speedup_chart(path: &Path, rows: &[Measurement]) -> Result<(), String> {
+pub(crate) fn speedup_chart(path: &Path, rows: &[Row]) -> Result<(), String> {
     let mut targets: Vec<&str> = Vec::new();
     let mut series: Vec<(String, usize)> = Vec::new();
-    for r in rows {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.strategy != "sequential").collect();
+    for r in &rows {
         if !targets.contains(&r.target.as_str()) {
             targets.push(&r.target);
         }

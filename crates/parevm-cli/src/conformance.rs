@@ -69,7 +69,7 @@ pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
                 (f.clone(), r)
             })
             .collect();
-        for (file, result) in per_file {
+        for (_, result) in per_file {
             match result {
                 Ok(cases) => {
                     for case in cases {
@@ -84,7 +84,7 @@ pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
                 }
                 Err(e) => {
                     summary.failed += 1;
-                    bar.suspend(|| println!("ERROR [{}] {}: {e}", strategy.name(), file.display()));
+                    bar.suspend(|| println!("ERROR [{}] {e}", strategy.name()));
                 }
             }
         }

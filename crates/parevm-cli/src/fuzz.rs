@@ -24,8 +24,8 @@ pub(crate) struct FuzzArgs {
     /// sequential.
     #[arg(long = "strategy")]
     strategies: Vec<String>,
-    /// Thread counts (repeatable); default: 2 and 4.
-    #[arg(long = "threads")]
+    /// Thread counts (repeatable, at least 1); default: 2 and 4.
+    #[arg(long = "threads", value_parser = crate::replay::threads)]
     threads: Vec<usize>,
     /// The most transactions a block gets.
     #[arg(long, default_value_t = Limits::default().max_txs)]
@@ -70,10 +70,6 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
     } else {
         args.threads.clone()
     };
-    if let Some(t) = threads.iter().find(|t| **t == 0) {
-        eprintln!("error: --threads {t}: a strategy needs at least one thread");
-        return ExitCode::from(crate::EXIT_INPUT);
-    }
     let limits = Limits {
         max_txs: args.max_txs.max(1),
     };

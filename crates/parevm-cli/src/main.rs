@@ -7,6 +7,7 @@ mod chart;
 mod conformance;
 mod fuzz;
 mod replay;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ enum Command {
     Blocktest(conformance::SuiteArgs),
     /// Benchmark every strategy on synthetic workloads or real blocks (table, JSON, SVG).
     Bench(Box<bench::BenchArgs>),
+    /// Render committed bench JSON into docs/RESULTS.md, its charts and the README's table.
+    Report(report::ReportArgs),
     /// Run adversarial generated blocks with parallel strategies and compare with sequential.
     Fuzz(fuzz::FuzzArgs),
     /// Execute the built-in example block with every strategy.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Bench(args) => bench::run(*args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Report(args) => report::run(args),
         Command::Example { threads } => replay::example(threads),
     }
 }

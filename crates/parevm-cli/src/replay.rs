@@ -17,20 +17,30 @@ pub(crate) struct ReplayArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
-    /// Print one JSON object per block (with execution statistics) instead of text lines.
-    #[arg(long)]
-    json: bool,
+    /// Also write every block's verdicts (with execution statistics) to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 /// `--strategy` and `--threads`, shared by the commands that execute blocks.
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Strategy name, or `all` to run every registered strategy and compare each with sequential.
+    /// Strategy name (sequential, block-stm, block-stm-speculative), or `all` for every
+    /// registered strategy (sequential, block-stm), each compared with sequential.
     #[arg(long, default_value = "sequential")]
     pub(crate) strategy: String,
-    /// Worker threads of the strategy.
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads of the strategy (at least 1).
+    #[arg(long, default_value_t = 1, value_parser = threads)]
     pub(crate) threads: usize,
+}
+
+/// Parses a thread count: at least one.
+pub(crate) fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("a strategy needs at least one thread".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a thread count")),
+    }
 }
 
 /// Resolves `--strategy`.
@@ -39,9 +49,11 @@ pub(crate) fn strategies(name: &str) -> Result<Vec<&'static dyn Strategy>, Strin
         return Ok(strategy::registry());
     }
     strategy::by_name(name).map(|s| vec![s]).ok_or_else(|| {
+        let registered: Vec<&str> = strategy::registry().iter().map(|s| s.name()).collect();
         format!(
-            "unknown strategy {name:?}; known: all, {}",
-            strategy::names().join(", ")
+            "unknown strategy {name:?}; known: {}, or all ({})",
+            strategy::names().join(", "),
+            registered.join(", ")
         )
     })
 }
@@ -56,6 +68,7 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
     };
     let chain = ChainSpec::mainnet();
     let (mut passed, mut failed, mut unreadable) = (0usize, 0usize, false);
+    let mut json = Vec::new();
     for path in &args.paths {
         let folders = match BlockFolder::discover(path) {
             Ok(f) => f,
@@ -83,12 +96,19 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             } else {
                 failed += 1
             }
-            if args.json {
-                print_json(&block, &verdicts);
-            } else {
-                print_line(&folder.name(), &block, &verdicts);
+            if args.json.is_some() {
+                json.push(block_json(&block, &verdicts));
             }
+            print_line(&folder.name(), &block, &verdicts);
         }
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&json).expect("json");
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", path.display());
     }
     println!("{passed} passed, {failed} failed");
     if unreadable {
@@ -122,15 +142,14 @@ fn print_line(name: &str, block: &parevm::Block, verdicts: &[StrategyVerdict]) {
     }
 }
 
-fn print_json(block: &parevm::Block, verdicts: &[StrategyVerdict]) {
-    let v = serde_json::json!({
+fn block_json(block: &parevm::Block, verdicts: &[StrategyVerdict]) -> serde_json::Value {
+    serde_json::json!({
         "block": block.number(),
         "fork": block.fork.to_string(),
         "transactions": block.transactions.len(),
         "passed": verdicts.iter().all(|v| v.passed),
         "strategies": verdicts,
-    });
-    println!("{v}");
+    })
 }
 
 pub(crate) fn example(threads: usize) -> ExitCode {

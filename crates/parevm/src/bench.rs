@@ -1,56 +1,35 @@
 //! The benchmark harness behind `parevm bench`: interleaved, repeated runs of every strategy
 //! on the same block and state, reported as medians and ratios measured in the same process.
 //!
-//! Why interleave: on a noisy machine (this project's reference is a 2-core VM whose identical
-//! runs differ by up to 30% between batches) drift hits all strategies alike when their runs
-//! alternate (sequential, parallel, sequential, parallel, ...), so *ratios* between runs of the
-//! same round are trustworthy even when absolute times are not. Every other round runs the
-//! configurations in reverse order (A B, B A, A B, ...), so that no configuration always runs
-//! first in its round; what the run before a sample leaves behind is handled by priming
-//! (below), which the fifteenth session found to matter. A sample takes at least
-//! `MIN_SAMPLE_MS`: a block whose sequential warm-up ran shorter is run that many times back
-//! to back per sample, by every configuration alike, and the sample is the mean run (a single
-//! run of a 5 µs block, one of the mainnet fixtures, is mostly timer and cache noise: its
-//! 7-round medians read 0.81x to 1.04x of each other for two runs of the same sequential
-//! code). Before timing, each strategy's output is checked equal to
-//! sequential's: the harness refuses to time a wrong answer. Then [`WARM_UP_ROUNDS`] rounds
-//! run untimed: one run does not bring a process to its steady state (its allocator's pages
-//! are still being faulted in and zeroed, the kernel's huge pages among them), and in the
-//! fifteenth session's four sweeps and four mainnet runs (7 rounds each, one warm-up run) a
-//! sample exceeded its configuration's median by more than 15% in 14% of first rounds, 9% of
-//! second rounds and 5% of third rounds of the 1-Ggas workloads, against 1% to 3% from the
-//! fourth on (mainnet blocks: 5%, 4%, then 1% to 4%). (`profile_block`, which also runs once
-//! untimed first: 1-Ggas transfers at two threads took 84.7 and 126.6 ms in its first two
-//! timed runs and 62 to 64 ms from the third on; sequentially, 285 ms in the first and 109 to
-//! 113 ms after.)
+//! Why interleave: on a noisy machine (a shared VM's identical runs differ by tens of percent
+//! between batches) drift hits all configurations alike when their runs alternate
+//! (sequential, parallel, sequential, parallel, ...), so *ratios* between runs of the same
+//! round are trustworthy even when absolute times are not. Every other round runs the
+//! configurations in reverse order (A B, B A, ...), so that none always runs first. A sample
+//! takes at least `MIN_SAMPLE_MS`: a block shorter than that is run back to back that many
+//! times per sample, by every configuration alike, and the sample is the mean run (one run of a
+//! microseconds-long block is mostly timer and cache noise). Before timing, each strategy's
+//! output is checked equal to sequential's: the harness refuses to time a wrong answer. Then
+//! [`WARM_UP_ROUNDS`] rounds run untimed, because one run does not bring a process to its
+//! steady state (its allocator's pages are still being faulted in and zeroed).
 //!
 //! # Priming
 //!
 //! Every timed sample follows a run of its own configuration: where the run before it was
-//! another configuration's, one untimed run of its own comes first. A run pays for what the
-//! run before it left — a parallel run's memory freed across threads and cached on the other
-//! core, the other thread asleep after a sequential run — and in a block engine each block
-//! follows a block run by the same strategy. Without priming, on the fifteenth session's
-//! two-configuration mainnet runs (sequential, parallel; then parallel, sequential) the ratio
-//! of a round in the second order read 2.7% above one in the first, on average over 47 blocks
-//! and eight runs; and the sequential strategy timed right after Block-STM's parallel run
-//! read 1 to 2% slower than right after itself.
+//! another configuration's, one untimed run of its own comes first. A run pays for what the run
+//! before it left (a parallel run's memory freed across threads and cached on the other core,
+//! the other thread asleep after a sequential run), and in a block engine each block follows a
+//! block run by the same strategy; without priming, the order of configurations within a round
+//! shows in their ratio.
 //!
 //! # Speedups are paired by round
 //!
 //! A configuration's speedup is the median over rounds of sequential's sample over its own
-//! sample *in the same round*, not the ratio of the two medians. The host's drift is slow next
-//! to a round (spells of a second or more), so a slow spell that covers a round slows both of
-//! its samples, and their ratio cancels it; the ratio of medians cancels it only when the
-//! spell covers as many rounds of each. Measured on the reference VM with sequential against
-//! itself (`block-stm` at one thread runs the sequential strategy) on the 47 mainnet fixture
-//! blocks, 41 rounds twice, cut into windows of 7, 15 and 25 rounds: the spread (standard
-//! deviation of the log) of the ratio of medians was 3.0%, 2.1% and 1.9%, of the paired median
-//! 1.6%, 1.2% and 1.0%; a window read below 0.95x in 2.5%, 1.1% and 0% of the cases against
-//! 0.3%, 0% and 0%. On a real comparison (Block-STM at two threads, 15 rounds) the two agree:
-//! the paired median was 0.4% higher on average, 1.6% apart in spread. `median_ms` stays the
-//! plain median (the throughput column uses it), and every sample is reported in `samples_ms`,
-//! in round order, for other estimators.
+//! sample *in the same round*, not the ratio of the two medians. A host's drift is slow next to
+//! a round, so a slow spell that covers a round slows both of its samples and their ratio
+//! cancels it; the ratio of medians cancels it only when the spell covers as many rounds of
+//! each. `median_ms` stays the plain median (the throughput column uses it), and every sample
+//! is reported in `samples_ms`, in round order, for other estimators.
 //!
 //! # The no-coordination ceiling
 //!

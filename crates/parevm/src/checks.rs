@@ -42,7 +42,7 @@ pub fn check_block(
         .map(|s| {
             let mut verdict = StrategyVerdict {
                 strategy: s.name().to_string(),
-                threads,
+                threads: if s.parallel() { threads } else { 1 },
                 passed: false,
                 problems: vec![],
                 unchecked: vec![],

@@ -30,6 +30,7 @@ pub mod core;
 pub mod error;
 pub mod fuzz;
 pub mod output;
+pub mod report;
 pub mod sources;
 pub mod state;
 pub mod strategy;
@@ -72,7 +73,11 @@ fn execute_block_inner(
     strategy: &dyn Strategy,
     threads: usize,
 ) -> Result<BlockOutput, ExecError> {
-    let threads = threads.max(1);
+    let threads = if strategy.parallel() {
+        threads.max(1)
+    } else {
+        1
+    };
     let mut overlay = state::Overlay::new(state);
     let pre = core::pre_block(block, &mut overlay)?;
     let mut stats = ExecStats {

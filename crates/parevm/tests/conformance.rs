@@ -17,7 +17,12 @@ type RunFile = fn(
 ) -> Result<Vec<parevm::conformance::CaseResult>, parevm::LoadError>;
 
 fn run_suite(dir: &Path, run: RunFile, threads: usize) -> Vec<(String, Summary, Vec<String>)> {
-    let files = json_files(dir).expect("suite folder");
+    let files = json_files(dir).unwrap_or_else(|e| {
+        panic!(
+            "suite folder {} is missing or unreadable: {e}",
+            dir.display()
+        )
+    });
     assert!(!files.is_empty(), "no test files under {}", dir.display());
     // The variants too: `block-stm` runs these mostly one-transaction blocks sequentially.
     strategy::registry()

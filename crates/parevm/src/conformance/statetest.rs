@@ -72,6 +72,12 @@ fn run_test(
     let post = json::field(test, "post", "test")?
         .as_object()
         .ok_or("`post` is not an object")?;
+    if post
+        .values()
+        .all(|cases| cases.as_array().is_none_or(Vec::is_empty))
+    {
+        return Err("`post` lists no cases".into());
+    }
     let pre = parse_pre(json::field(test, "pre", "test")?)?;
     let chain_id = match test.get("config").and_then(|c| c.get("chainid")) {
         Some(v) => json::u64(v, "config.chainid")?,

@@ -28,6 +28,12 @@ pub trait Strategy: Send + Sync {
     /// One line on the paradigm.
     fn description(&self) -> &'static str;
 
+    /// Whether it uses more than one thread when given them (the reference does not: its runs
+    /// are reported at one thread whatever was asked).
+    fn parallel(&self) -> bool {
+        true
+    }
+
     /// Executes `block.transactions` on top of `state` with up to `threads` worker threads.
     ///
     /// On success, returns the outputs in block order and leaves `state` with every

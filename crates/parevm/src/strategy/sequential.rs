@@ -23,6 +23,10 @@ impl Strategy for Sequential {
         "one transaction after another in block order (the reference)"
     }
 
+    fn parallel(&self) -> bool {
+        false
+    }
+
     fn execute_transactions(
         &self,
         block: &Block,

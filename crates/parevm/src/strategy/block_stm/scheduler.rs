@@ -77,18 +77,15 @@
 //! The indices and counters above (`commit_idx` and `done_marker` aside) share one cache line.
 //! Both workers write every one of them, so lines of their own only multiplied the transfers
 //! between the cores: handing out a task reads three of them and writes two, and with a line
-//! each that moved up to five lines, with one line it moves one. (Measured at two threads,
-//! alternating builds: 1-Ggas transfers 71.6 → 68.8 ms, ERC-20 transfers 102.3 → 100.4 ms, the
-//! 30-Mgas chain 1.70 → 1.66 ms, medians of 8 to 10 rounds.) `commit_idx`, which only the
-//! committer reads and writes, on every commit, has a line of its own: in the shared line its
-//! writes pulled that line away from the other worker once per transaction (transfers 70.9 →
-//! 68.7 ms, ERC-20 105.8 → 102.7 ms, the chain 1.53 → 1.50 ms when it moved out). So does
+//! each that moved up to five lines, with one line it moves one (3% off 1-Ggas transfers at two
+//! threads). `commit_idx`, which only the committer reads and writes, on every commit, has a
+//! line of its own: in the shared line its writes pulled that line away from the other worker
+//! once per transaction. So does
 //! `done_marker`, read by every worker on every task and written once.
 //!
 //! Each transaction's status, incarnation and waves live under one mutex, in a cache line of
 //! its own with its `ever_executed` flag (the workers take neighbouring transactions at the
-//! same time: sharing lines, their status changes moved the line between the cores — 4% of a
-//! block of plain transfers); its dependents (suspended transactions waiting for it) under
+//! same time: sharing lines, their status changes moved the line between the cores); its dependents (suspended transactions waiting for it) under
 //! another, with a flag under the first saying whether the list may be non-empty, so that
 //! finishing a transaction nobody waits for (almost all of them) takes one lock, not two. The
 //! lock order is dependents, then status.

@@ -1,12 +1,11 @@
 //! How Block-STM starts a block: a measured sequential start.
 //!
-//! A parallel run has a fixed cost — waking the pool's threads (20 to 30 µs until a helper
-//! arrives, on the reference VM), allocating the multi-version memory and the per-transaction
+//! A parallel run has a fixed cost — waking the pool's threads (tens of microseconds on a VM),
+//! allocating the multi-version memory and the per-transaction
 //! tables, the commit's bookkeeping — and a per-transaction cost on top of execution (recording
 //! reads and writes, validating). With two threads the run can at best halve the execution, so
 //! a block whose whole sequential run takes a few hundred microseconds gains less than those
-//! costs and their run-to-run jitter: on such blocks Block-STM measured 0.5x to 0.95x of
-//! sequential. Whether a block is that small cannot be told before executing it: gas limits
+//! costs and their run-to-run jitter, and runs slower than sequential. Whether a block is that small cannot be told before executing it: gas limits
 //! overstate gas used many times over, and gas is a poor clock (a plain transfer costs 21,000 gas
 //! and about a microsecond; 2016's underpriced state reads cost little gas and much time).
 //!
@@ -22,11 +21,9 @@
 //! start's cumulative gas. It also goes on while one transaction holds so much of the rest's
 //! gas limits that what could run beside it is worth less than the threads' share of the bar:
 //! a transaction runs on one thread, so a rest of one heavy transaction and a few small ones
-//! gains from threads at most the small ones' time, and pays their waking and bookkeeping (the
-//! mainnet block 9068998 is a 3-transaction block whose second is a token multisend with an 8M
-//! gas limit: run in parallel after the first, it read 0.81x of sequential in three of nine
-//! runs of `parevm bench --blocks` over two sessions, 0.92x to 1.07x in the others: the
-//! saving is small, the loss when the host is slow to pass work between cores is not).
+//! gains from threads at most the small ones' time, and pays their waking and bookkeeping (a
+//! three-transaction block whose second is an 8M-gas token multisend saves little in parallel,
+//! and loses much when the host is slow to pass work between cores).
 //! Re-estimating catches the blocks whose first transactions are cheap
 //! and later ones slow. A big block thus pays only the probe, run on one thread instead of two
 //! (half of it: 25 µs out of milliseconds); a small one is never slower than sequential by more
@@ -71,11 +68,9 @@ impl Start {
     /// The default: a 50 µs probe (a fortieth of a 2 ms block), and a parallel run only for a
     /// rest worth a millisecond of sequential execution (at two threads, whose run could save
     /// half a millisecond of it: a rest that one transaction dominates must offer that saving
-    /// beside it, see the module docs). Measured on the reference VM at two
-    /// threads: of the mainnet blocks under a millisecond, most lost in parallel (down to 0.5x;
-    /// those of cheap transfers most: Block-STM's per-transaction bookkeeping is a large share
-    /// of a one-microsecond transfer) and the best gained 1.35x to 1.5x; a bar of 400 µs still
-    /// ran 0.5 to 0.9 ms payout blocks in parallel at 0.84x to 0.9x. A machine whose threads
+    /// beside it, see the module docs). Below a millisecond, most blocks lose in parallel at
+    /// two threads on a VM (those of cheap transfers most: Block-STM's per-transaction
+    /// bookkeeping is a large share of a one-microsecond transfer). A machine whose threads
     /// wake faster would want a lower bar.
     pub const MEASURED: Start = Start::Measured {
         probe: Duration::from_micros(50),

@@ -1,0 +1,129 @@
+//! The CLI as a new user meets it: rejected flag values, what `--help` says, labels, messages,
+//! and the files a command writes.
+
+use std::{path::PathBuf, process::Command};
+
+fn parevm(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_parevm"))
+        .args(args)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(!stderr.contains("panicked"), "parevm panicked:\n{stderr}");
+    (out.status.code().expect("exit code"), stdout, stderr)
+}
+
+#[test]
+fn zero_threads_are_rejected_everywhere() {
+    for args in [
+        &["bench", "--threads", "0"][..],
+        &["bench", "--threads", "1,0"],
+        &["replay", "--threads", "0", "."],
+        &["statetest", "--threads", "0", "."],
+        &["fuzz", "--threads", "0"],
+    ] {
+        let (code, _, err) = parevm(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("at least one thread"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_hot_ratio_outside_zero_to_one_is_rejected() {
+    for hot in ["--hot=1.5", "--hot=-0.1", "--hot=lots"] {
+        let (code, _, err) = parevm(&["bench", hot]);
+        assert_eq!(code, 2, "{hot}: {err}");
+        assert!(err.contains("not a fraction from 0 to 1"), "{hot}: {err}");
+    }
+}
+
+#[test]
+fn help_shows_defaults_and_strategy_names() {
+    let (code, out, _) = parevm(&["bench", "--help"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "default: 5",
+        "3 with --quick",
+        "default: 1,2",
+        "block-stm-speculative",
+    ] {
+        assert!(
+            out.contains(needle),
+            "bench --help lacks {needle:?}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_strategy_lists_what_all_means() {
+    let (code, _, err) = parevm(&["replay", "--strategy", "optimistic", "."]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("block-stm-speculative") && err.contains("or all (sequential, block-stm)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sequential_is_reported_at_one_thread() {
+    let (code, out, _) = parevm(&["example", "--threads", "2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("[sequential x1]") && out.contains("[block-stm x2]"),
+        "{out}"
+    );
+    assert!(!out.contains("sequential x2"), "{out}");
+}
+
+#[test]
+fn a_state_test_without_cases_is_named_once_with_its_problem() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-statetest");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("empty_post.json");
+    std::fs::write(
+        &file,
+        r#"{"t": {"env": {}, "pre": {}, "transaction": {}, "post": {}}}"#,
+    )
+    .unwrap();
+    let (code, out, err) = parevm(&["statetest", file.to_str().unwrap()]);
+    let text = format!("{out}{err}");
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("`post` lists no cases"), "{text}");
+    assert_eq!(text.matches("empty_post.json").count(), 1, "{text}");
+}
+
+#[test]
+fn bench_says_where_it_wrote_its_files() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("b.json"), dir.join("b.svg"));
+    let (code, _, err) = parevm(&[
+        "bench",
+        "--workload",
+        "transfers",
+        "--gas",
+        "1M",
+        "--accounts",
+        "100",
+        "--iterations",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("wrote {}", json.display())), "{err}");
+    assert!(err.contains(&format!("wrote {}", svg.display())), "{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        doc["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("parevm bench --workload transfers")
+    );
+}

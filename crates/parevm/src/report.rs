@@ -1,0 +1,345 @@
+//! Results pages from committed `parevm bench` JSON: `parevm report` renders them, and the
+//! README's results table is [`summary_table`] of the main sweep, so that no figure is ever
+//! copied by hand (tests check both against the committed JSON).
+
+use serde::Deserialize;
+use std::{fmt::Write as _, path::Path};
+
+/// A `parevm bench --json` document (the fields the pages use).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BenchDoc {
+    /// parevm's version.
+    pub parevm_version: String,
+    /// When it was measured (UTC).
+    pub date: String,
+    /// Where.
+    pub machine: Machine,
+    /// Timed rounds per configuration.
+    pub iterations: usize,
+    /// Simulated latency per state read, microseconds.
+    pub db_latency_us: u64,
+    /// The command line that produced it (absent in older files).
+    #[serde(default)]
+    pub command: Option<String>,
+    /// One row per target and configuration.
+    pub results: Vec<Row>,
+    /// Per configuration over real blocks (`--blocks` only).
+    #[serde(default)]
+    pub aggregates: Vec<Aggregate>,
+    /// What was not measured, and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// The machine a document was measured on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs available to the process.
+    pub cpus: usize,
+    /// Operating system.
+    pub os: String,
+    /// Architecture.
+    pub arch: String,
+}
+
+/// One target (workload or block) under one configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Row {
+    /// Workload label or block number.
+    pub target: String,
+    /// Strategy name (or `ceiling`).
+    pub strategy: String,
+    /// Threads.
+    pub threads: usize,
+    /// Transactions.
+    pub txs: usize,
+    /// Gas used.
+    pub gas: u64,
+    /// Median time, milliseconds.
+    pub median_ms: f64,
+    /// Fastest sample.
+    pub min_ms: f64,
+    /// Slowest sample.
+    pub max_ms: f64,
+    /// Speedup over sequential, paired by round.
+    pub speedup: f64,
+    /// CPU time over wall time, percent.
+    pub cpu_pct: f64,
+}
+
+/// A configuration's speedup over a set of real blocks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Aggregate {
+    /// Strategy.
+    pub strategy: String,
+    /// Threads.
+    pub threads: usize,
+    /// Sum of sequential medians over the sum of this configuration's.
+    pub speedup: f64,
+    /// The lowest block's speedup.
+    pub lowest_block_speedup: f64,
+}
+
+/// The bench JSON files in `dir` (`bench*.json`), `bench.json` first, then by name: the
+/// files `parevm report` renders when none are named.
+pub fn bench_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.starts_with("bench"))
+        })
+        .collect();
+    files.sort_by_key(|p| (p.file_stem().is_none_or(|s| s != "bench"), p.clone()));
+    Ok(files)
+}
+
+/// The documents of `files`, each with its file stem (which names its chart).
+pub fn load_all(files: &[std::path::PathBuf]) -> Result<Vec<(String, BenchDoc)>, String> {
+    files
+        .iter()
+        .map(|f| {
+            let stem = f
+                .file_stem()
+                .map_or_else(|| "bench".into(), |s| s.to_string_lossy().into_owned());
+            Ok((stem, load(f)?))
+        })
+        .collect()
+}
+
+/// Reads a bench document, with an error naming the file.
+pub fn load(path: &Path) -> Result<BenchDoc, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a bench document: {e}", path.display()))
+}
+
+/// One line on where and how `doc` was measured.
+pub fn provenance(doc: &BenchDoc) -> String {
+    let date = doc.date.get(..10).unwrap_or(&doc.date);
+    let latency = match doc.db_latency_us {
+        0 => String::new(),
+        us => format!(", {us} µs per state read"),
+    };
+    let command = doc
+        .command
+        .as_deref()
+        .map_or_else(String::new, |c| format!("; `{c}`"));
+    format!(
+        "Measured {date} on a {}-CPU {}/{} machine, parevm {}, {} timed rounds per configuration{latency}{command}.",
+        doc.machine.cpus, doc.machine.os, doc.machine.arch, doc.parevm_version, doc.iterations
+    )
+}
+
+/// The configurations in `doc` other than sequential, in their first order.
+fn configurations(doc: &BenchDoc) -> Vec<(String, usize)> {
+    let mut configs: Vec<(String, usize)> = Vec::new();
+    for r in &doc.results {
+        let c = (r.strategy.clone(), r.threads);
+        if r.strategy != "sequential" && !configs.contains(&c) {
+            configs.push(c);
+        }
+    }
+    configs
+}
+
+/// The targets in `doc`, in their first order.
+fn targets(doc: &BenchDoc) -> Vec<&str> {
+    let mut targets: Vec<&str> = Vec::new();
+    for r in &doc.results {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
+        }
+    }
+    targets
+}
+
+/// The compact table of `doc`: per target, sequential's median and every configuration's
+/// speedup, with the CPU% of the last one (the README's results table).
+pub fn summary_table(doc: &BenchDoc) -> String {
+    let configs = configurations(doc);
+    let mut out = String::from("| target | txs | sequential ms |");
+    for (s, t) in &configs {
+        let _ = write!(out, " {s} x{t} |");
+    }
+    if let Some((s, t)) = configs.iter().rfind(|(s, _)| s != "ceiling") {
+        let _ = write!(out, " CPU% {s} x{t} |");
+    }
+    out.push_str("\n|---|---:|---:|");
+    out.push_str(&"---:|".repeat(configs.len() + 1));
+    out.push('\n');
+    for target in targets(doc) {
+        let row = |s: &str, t: usize| {
+            doc.results.iter().find(|r| {
+                r.target == target && r.strategy == s && (s == "sequential" || r.threads == t)
+            })
+        };
+        let Some(seq) = row("sequential", 1) else {
+            continue;
+        };
+        let _ = write!(out, "| {target} | {} | {:.2} |", seq.txs, seq.median_ms);
+        for (s, t) in &configs {
+            match row(s, *t) {
+                Some(r) => {
+                    let _ = write!(out, " {:.2}x |", r.speedup);
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        if let Some((s, t)) = configs.iter().rfind(|(s, _)| s != "ceiling") {
+            match row(s, *t) {
+                Some(r) => {
+                    let _ = write!(out, " {:.0} |", r.cpu_pct);
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The README's results section: [`provenance`] and [`summary_table`] of the main sweep.
+pub fn readme_results(doc: &BenchDoc) -> String {
+    format!("{}\n\n{}", provenance(doc), summary_table(doc))
+}
+
+/// The full table of `doc`: every row with median, spread, speedup and CPU%.
+fn full_table(doc: &BenchDoc) -> String {
+    let mut out = String::from(
+        "| target | strategy | threads | txs | Mgas | median ms | min..max ms | speedup | CPU% |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &doc.results {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2}..{:.2} | {:.2}x | {:.0} |",
+            r.target,
+            r.strategy,
+            r.threads,
+            r.txs,
+            r.gas as f64 / 1e6,
+            r.median_ms,
+            r.min_ms,
+            r.max_ms,
+            r.speedup,
+            r.cpu_pct
+        );
+    }
+    out
+}
+
+/// The results page of `docs` (each with its file's stem, which also names its chart,
+/// `<stem>.svg`, beside the page).
+pub fn page(docs: &[(String, BenchDoc)]) -> String {
+    let mut out = String::from(
+        "# parevm results\n\nGenerated by `parevm report` from the bench JSON files named below; \
+         not edited by hand. Speedups are over sequential execution in the same run, paired by \
+         round (see `docs/benchmarking.md`); CPU% is process CPU time over wall time.\n",
+    );
+    for (stem, doc) in docs {
+        let _ = write!(
+            out,
+            "\n## {stem}\n\n{}\n\n![speedups]({stem}.svg)\n\n{}",
+            provenance(doc),
+            full_table(doc)
+        );
+        if !doc.aggregates.is_empty() {
+            out.push_str("\n| strategy | threads | aggregate speedup | lowest block |\n|---|---:|---:|---:|\n");
+            for a in &doc.aggregates {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.2}x | {:.2}x |",
+                    a.strategy, a.threads, a.speedup, a.lowest_block_speedup
+                );
+            }
+        }
+        if !doc.notes.is_empty() {
+            out.push('\n');
+            for n in &doc.notes {
+                let _ = writeln!(out, "- {n}");
+            }
+        }
+    }
+    out
+}
+
+/// `readme` with the text between `<!-- results:begin -->` and `<!-- results:end -->`
+/// replaced by `table` (an error if the markers are missing).
+pub fn splice_readme(readme: &str, table: &str) -> Result<String, String> {
+    const BEGIN: &str = "<!-- results:begin -->\n";
+    const END: &str = "<!-- results:end -->";
+    let start = readme
+        .find(BEGIN)
+        .ok_or("no `<!-- results:begin -->` line")?
+        + BEGIN.len();
+    let end = readme[start..]
+        .find(END)
+        .ok_or("no `<!-- results:end -->` line")?
+        + start;
+    Ok(format!("{}{table}{}", &readme[..start], &readme[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> BenchDoc {
+        let row = |target: &str, strategy: &str, threads, median_ms, speedup| Row {
+            target: target.into(),
+            strategy: strategy.into(),
+            threads,
+            txs: 10,
+            gas: 210_000,
+            median_ms,
+            min_ms: median_ms,
+            max_ms: median_ms,
+            speedup,
+            cpu_pct: 100.0 * threads as f64,
+        };
+        BenchDoc {
+            parevm_version: "0.1.0".into(),
+            date: "2026-12-06T10:00:00Z".into(),
+            machine: Machine {
+                cpus: 2,
+                os: "linux".into(),
+                arch: "x86_64".into(),
+            },
+            iterations: 7,
+            db_latency_us: 0,
+            command: Some("parevm bench".into()),
+            results: vec![
+                row("a", "sequential", 1, 2.0, 1.0),
+                row("a", "block-stm", 2, 1.0, 2.0),
+                row("b", "sequential", 1, 4.0, 1.0),
+            ],
+            aggregates: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_summary_has_a_column_per_configuration_and_a_row_per_target() {
+        let t = summary_table(&doc());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| target | txs | sequential ms | block-stm x2 | CPU% block-stm x2 |"
+        );
+        assert_eq!(lines[2], "| a | 10 | 2.00 | 2.00x | 200 |");
+        assert_eq!(lines[3], "| b | 10 | 4.00 | – | – |");
+    }
+
+    #[test]
+    fn splicing_replaces_only_the_marked_region() {
+        let readme = "x\n<!-- results:begin -->\nold\n<!-- results:end -->\ny\n";
+        assert_eq!(
+            splice_readme(readme, "new\n").unwrap(),
+            "x\n<!-- results:begin -->\nnew\n<!-- results:end -->\ny\n"
+        );
+        assert!(splice_readme("no markers", "t").is_err());
+    }
+}

@@ -3,7 +3,6 @@
 
 use crate::replay::strategies;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parevm::{
     ChainSpec,
     bench::{Config, Measurement, aggregate_speedup, measure},
@@ -13,7 +12,7 @@ use parevm::{
     },
     state::{InMemoryState, LatencyState, StateView},
 };
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 /// Arguments of `parevm bench`.
 #[derive(Args)]
@@ -199,15 +198,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     };
     let runs_per_target = (configs.len() + 1 + ceiling_threads.len())
         * (iterations + 1 + parevm::bench::WARM_UP_ROUNDS);
-    let bar = ProgressBar::new((targets.len() * runs_per_target) as u64);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} {msg}")
-                .expect("template"),
-        );
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    let bar = crate::progress((targets.len() * runs_per_target) as u64, "runs");
     let latency = Duration::from_micros(args.db_latency_us);
     let mut rows: Vec<Measurement> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -295,9 +286,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
         eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &args.svg {
-        let report_rows: Vec<parevm::report::Row> =
-            serde_json::from_value(serde_json::to_value(&rows).expect("json")).expect("rows");
-        if let Err(e) = crate::chart::speedup_chart(path, &report_rows) {
+        if let Err(e) = crate::chart::speedup_chart(path, &rows) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }

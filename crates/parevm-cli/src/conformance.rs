@@ -2,14 +2,13 @@
 
 use crate::replay::strategies;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parevm::{
     conformance::{CaseResult, Outcome, Summary, blocktest, json_files, statetest},
     error::LoadError,
     strategy::Strategy,
 };
 use rayon::prelude::*;
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 /// Arguments shared by `statetest` and `blocktest`.
 #[derive(Args)]
@@ -49,15 +48,7 @@ pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
             }
         }
     }
-    let bar = ProgressBar::new((files.len() * strategies.len()) as u64);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} {msg}")
-                .expect("template"),
-        );
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    let bar = crate::progress((files.len() * strategies.len()) as u64, "files");
     let mut summary = Summary::default();
     let mut all_cases: Vec<(String, CaseResult)> = Vec::new();
     for strategy in &strategies {

@@ -3,13 +3,12 @@
 //! `--shrink`) and, last, `N passed, M failed`.
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parevm::{
     fuzz,
     sources::adversarial::{self, Limits},
     strategy::{self, Strategy},
 };
-use std::{io::IsTerminal, process::ExitCode, time::Instant};
+use std::{process::ExitCode, time::Instant};
 
 /// Arguments of `parevm fuzz`.
 #[derive(Args)]
@@ -38,11 +37,7 @@ pub(crate) struct FuzzArgs {
 
 fn resolve(names: &[String]) -> Result<Vec<&'static dyn Strategy>, String> {
     if names.is_empty() {
-        return Ok(strategy::registry()
-            .into_iter()
-            .chain(strategy::variants())
-            .filter(|s| s.name() != "sequential")
-            .collect());
+        return Ok(strategy::parallel());
     }
     names
         .iter()
@@ -73,7 +68,7 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
     let limits = Limits {
         max_txs: args.max_txs.max(1),
     };
-    let bar = progress(args.blocks);
+    let bar = crate::progress(args.blocks, "blocks");
     let started = Instant::now();
     let runs_per_block = (strategies.len() * threads.len()) as u64;
     let (mut failed, mut txs, mut executed, mut valid) = (0u64, 0u64, 0u64, 0u64);
@@ -110,19 +105,6 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn progress(blocks: u64) -> ProgressBar {
-    let bar = ProgressBar::new(blocks);
-    if std::io::stderr().is_terminal() {
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} blocks {elapsed} eta {eta}")
-                .expect("template"),
-        );
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar
 }
 
 fn print_shrunk(g: &adversarial::Generated) {

@@ -30,6 +30,20 @@ fn configure_allocator() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// A progress bar of `len` steps on stderr, drawn only when stderr is a terminal; `unit`
+/// names the steps.
+pub(crate) fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(len);
+    if std::io::stderr().is_terminal() {
+        let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed}} eta {{eta}} {{msg}}");
+        bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("template"));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
 /// Exit code for unreadable input.
 pub(crate) const EXIT_INPUT: u8 = 2;
 

@@ -69,7 +69,7 @@ pub struct Config {
 }
 
 /// The measured result of one configuration on one block.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Measurement {
     /// Workload or block name.
     pub target: String,

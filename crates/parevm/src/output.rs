@@ -51,7 +51,7 @@ pub struct TxOutput {
 }
 
 /// How a strategy executed a block. Not part of the output's equality.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ExecStats {
     /// Strategy name.
     pub strategy: String,

@@ -42,30 +42,8 @@ pub struct Machine {
     pub arch: String,
 }
 
-/// One target (workload or block) under one configuration.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Row {
-    /// Workload label or block number.
-    pub target: String,
-    /// Strategy name (or `ceiling`).
-    pub strategy: String,
-    /// Threads.
-    pub threads: usize,
-    /// Transactions.
-    pub txs: usize,
-    /// Gas used.
-    pub gas: u64,
-    /// Median time, milliseconds.
-    pub median_ms: f64,
-    /// Fastest sample.
-    pub min_ms: f64,
-    /// Slowest sample.
-    pub max_ms: f64,
-    /// Speedup over sequential, paired by round.
-    pub speedup: f64,
-    /// CPU time over wall time, percent.
-    pub cpu_pct: f64,
-}
+/// One target (workload or block) under one configuration: the bench's own measurement.
+pub use crate::bench::Measurement as Row;
 
 /// A configuration's speedup over a set of real blocks.
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +277,9 @@ mod tests {
             max_ms: median_ms,
             speedup,
             cpu_pct: 100.0 * threads as f64,
+            ggas_per_s: 0.0,
+            samples_ms: vec![],
+            stats: Default::default(),
         };
         BenchDoc {
             parevm_version: "0.1.0".into(),

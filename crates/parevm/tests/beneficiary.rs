@@ -9,19 +9,11 @@ use parevm::{
     execute_block,
     sources::{adversarial::contracts::Contract, example},
     state::Bytecode,
-    strategy::{self, Strategy, sequential::Sequential},
+    strategy::{self, sequential::Sequential},
 };
 use revm::primitives::TxKind;
 
 const GWEI: u128 = 1_000_000_000;
-
-fn parallel_strategies() -> Vec<&'static dyn Strategy> {
-    strategy::registry()
-        .into_iter()
-        .chain(strategy::variants())
-        .filter(|s| s.name() != "sequential")
-        .collect()
-}
 
 /// Every registered strategy and variant at 1, 2, 4 and 8 threads agrees with sequential
 /// execution on `block`, which sequential execution accepts.
@@ -31,7 +23,7 @@ fn assert_all_agree(block: &Block, state: &InMemoryState, what: &str) {
         reference.is_ok(),
         "{what}: the scenario is a valid block: {reference:?}"
     );
-    for s in parallel_strategies() {
+    for s in strategy::parallel() {
         for threads in [1, 2, 4, 8] {
             let out = execute_block(block, state, s, threads);
             if let Some(d) = verdict_difference(&reference, &out) {

@@ -3,19 +3,7 @@
 //! `parevm::sources::adversarial` for what the blocks contain). `PAREVM_FUZZ_BLOCKS=N` runs
 //! more blocks; `parevm fuzz` runs many more.
 
-use parevm::{
-    fuzz::check_seed,
-    sources::adversarial::Limits,
-    strategy::{self, Strategy},
-};
-
-fn parallel_strategies() -> Vec<&'static dyn Strategy> {
-    strategy::registry()
-        .into_iter()
-        .chain(strategy::variants())
-        .filter(|s| s.name() != "sequential")
-        .collect()
-}
+use parevm::{fuzz::check_seed, sources::adversarial::Limits, strategy};
 
 #[test]
 fn every_strategy_equals_sequential_on_adversarial_blocks() {
@@ -27,7 +15,7 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let strategies = parallel_strategies();
+    let strategies = strategy::parallel();
     let mut failures = Vec::new();
     for seed in first..first + blocks {
         failures.extend(check_seed(

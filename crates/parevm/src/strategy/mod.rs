@@ -60,6 +60,16 @@ pub fn variants() -> Vec<&'static dyn Strategy> {
     vec![&block_stm::BlockStm::ALWAYS_SPECULATIVE]
 }
 
+/// Every registered strategy and variant that runs in parallel (all but the reference): what
+/// the differential tests and `parevm fuzz` compare with sequential execution.
+pub fn parallel() -> Vec<&'static dyn Strategy> {
+    registry()
+        .into_iter()
+        .chain(variants())
+        .filter(|s| s.parallel())
+        .collect()
+}
+
 /// Looks a strategy (or a variant) up by name.
 pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
     registry()

@@ -35,6 +35,11 @@ pub mod sources;
 pub mod state;
 pub mod strategy;
 
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
+
 pub use block::{Block, Transaction};
 pub use chain::{ChainSpec, Fork};
 pub use error::{ExecError, LoadError};

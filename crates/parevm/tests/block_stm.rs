@@ -143,6 +143,23 @@ fn build(spec: &Spec) -> (Block, InMemoryState) {
             [(U256::ZERO, U256::from(7))],
         );
     }
+    if spec.fork.at_least(Fork::Prague) {
+        // The request contracts must exist: without them every Prague block is invalid, and
+        // the test would compare only errors.
+        use alloy_eips::{eip7002, eip7251};
+        for (a, code) in [
+            (
+                parevm::core::WITHDRAWAL_REQUEST_ADDRESS,
+                &eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_CODE,
+            ),
+            (
+                parevm::core::CONSOLIDATION_REQUEST_ADDRESS,
+                &eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_CODE,
+            ),
+        ] {
+            state.insert_account(a, U256::ZERO, 1, Bytecode::new_raw(code.clone()), []);
+        }
+    }
     let beneficiary = spec.beneficiary.map_or(Address::with_last_byte(0xbe), eoa);
     let mut nonces = [0u64; EOAS];
     let mut transactions = Vec::new();
@@ -340,6 +357,17 @@ fn generated_blocks_exercise_every_behaviour() {
         beneficiary: None,
         txs: kinds.iter().map(|k| (0, k.clone(), false)).collect(),
     };
+    // Every fork's blocks are valid, Prague's (whose request contracts must exist) too.
+    for fork in [Fork::Berlin, Fork::Cancun, Fork::Prague] {
+        let (block, state) = build(&Spec {
+            fork,
+            ..spec.clone()
+        });
+        assert!(
+            execute_block(&block, &state, &Sequential, 1).is_ok(),
+            "{fork:?}"
+        );
+    }
     let (block, state) = build(&spec);
     let out = execute_block(&block, &state, &Sequential, 1).unwrap();
     let status: Vec<bool> = out.txs.iter().map(|t| t.receipt.success).collect();

@@ -21,8 +21,8 @@ pub(crate) struct BenchArgs {
     /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
-    /// Strategy (repeatable): sequential, block-stm, block-stm-speculative. Default: every
-    /// registered strategy (sequential, block-stm).
+    /// Strategy (repeatable): sequential, block-stm, monad, block-stm-speculative. Default:
+    /// every registered strategy (all but the variant).
     #[arg(long = "strategy")]
     strategies: Vec<String>,
     /// Thread counts for the parallel strategies, comma-separated (each at least 1).

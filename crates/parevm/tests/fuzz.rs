@@ -33,3 +33,26 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
         shown.join("\n")
     );
 }
+
+/// Monad's merge re-executes a transaction at most once: no transaction of any generated block
+/// runs more than twice (its statistics count executions and re-executions).
+#[test]
+fn monad_executes_no_transaction_more_than_twice() {
+    use parevm::{execute_block, sources::adversarial, strategy::monad::Monad};
+    for seed in 0..300 {
+        let g = adversarial::generate(seed, Limits::default());
+        let n = g.block.transactions.len() as u64;
+        for threads in [1, 2, 4] {
+            let Ok(out) = execute_block(&g.block, &g.state, &Monad, threads) else {
+                continue;
+            };
+            let s = &out.stats;
+            assert!(
+                s.executions <= 2 * n
+                    && s.re_executions <= n
+                    && s.executions == n + s.re_executions,
+                "seed {seed} x{threads}: {n} transactions, {s:?}"
+            );
+        }
+    }
+}

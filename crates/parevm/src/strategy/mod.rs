@@ -11,6 +11,8 @@
 //! differential tests then pick it up without other edits.
 
 pub mod block_stm;
+pub(crate) mod common;
+pub mod monad;
 pub mod sequential;
 
 use crate::{
@@ -51,7 +53,11 @@ pub trait Strategy: Send + Sync {
 
 /// Every registered strategy, the reference (`sequential`) first.
 pub fn registry() -> Vec<&'static dyn Strategy> {
-    vec![&sequential::Sequential, &block_stm::BlockStm::DEFAULT]
+    vec![
+        &sequential::Sequential,
+        &block_stm::BlockStm::DEFAULT,
+        &monad::Monad,
+    ]
 }
 
 /// Configurations of registered strategies that `--strategy all` leaves out but tests and

@@ -69,7 +69,6 @@ mod deltas;
 mod hints;
 mod lazy_index;
 mod mv_memory;
-mod pool;
 mod scheduler;
 mod slot_map;
 mod start;
@@ -79,6 +78,7 @@ mod view;
 pub use start::Start;
 
 use super::{Strategy, sequential};
+use crate::strategy::common::pool::pool;
 use crate::{
     block::Block,
     core::TxExecutor,
@@ -90,7 +90,6 @@ use alloy_primitives::U256;
 use deltas::{LazyDebit, lazy_recipient, lazy_sender_eligible, sender_debit};
 use mv_memory::{Location, MvMemory, Value, Write};
 use parking_lot::Mutex;
-use pool::pool;
 use revm::primitives::hardfork::SpecId;
 use scheduler::{Incarnation, Scheduler, Task, TxIdx, Wave};
 use std::sync::atomic::{

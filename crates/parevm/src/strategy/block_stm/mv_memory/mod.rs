@@ -154,7 +154,7 @@ impl<'a> MvMemory<'a> {
         // (Sized by transactions: small blocks free on one thread.)
         let transactions = self.tx_writes.len();
         let MvMemory { shards, .. } = self;
-        super::pool::parallel_chunks(shards, transactions, threads, drop);
+        crate::strategy::common::pool::parallel_chunks(shards, transactions, threads, drop);
     }
 
     /// The hash of `loc` that picks its shard, its lowest-writer bucket and its fingerprint

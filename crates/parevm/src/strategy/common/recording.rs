@@ -1,0 +1,72 @@
+//! A read-recording view: the EVM reads a fixed state through it, and every account and
+//! storage value it read is kept, so that a strategy can later ask whether the transaction
+//! would read the same values from another state (then its result would be the same: a
+//! transaction's outcome is a function of what it reads).
+//!
+//! Code (by hash) and block hashes are not recorded: neither changes within a block for a
+//! given key.
+
+use crate::state::{AccountInfo, Bytecode, StateError, StateView};
+use alloy_primitives::{Address, B256, U256};
+
+/// One value a transaction read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// An account's balance, nonce and code hash (`None`: it does not exist).
+    Account(Address, Option<(U256, u64, B256)>),
+    /// A storage slot's value.
+    Storage(Address, U256, U256),
+}
+
+impl Read {
+    /// Whether `state` still holds the value read.
+    pub(crate) fn holds_in(&self, state: &dyn StateView) -> Result<bool, StateError> {
+        Ok(match *self {
+            Read::Account(a, v) => state.account_fields(a)? == v,
+            Read::Storage(a, k, v) => state.storage(a, k)? == v,
+        })
+    }
+}
+
+/// The EVM's database over `base`, recording every account and storage read.
+pub(crate) struct Recorder<'a> {
+    base: &'a dyn StateView,
+    /// What the current transaction read, in order (a location read twice is recorded twice:
+    /// cheaper than looking it up, and checking it twice is harmless).
+    pub(crate) reads: Vec<Read>,
+}
+
+impl<'a> Recorder<'a> {
+    /// A recorder over `base`, with nothing read yet.
+    pub(crate) fn new(base: &'a dyn StateView) -> Self {
+        Recorder {
+            base,
+            reads: Vec::new(),
+        }
+    }
+}
+
+impl revm::Database for Recorder<'_> {
+    type Error = StateError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        let info = self.base.account(address)?;
+        let fields = info.as_ref().map(|a| (a.balance, a.nonce, a.code_hash));
+        self.reads.push(Read::Account(address, fields));
+        Ok(info)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.base.code_by_hash(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
+        let v = self.base.storage(address, index)?;
+        self.reads.push(Read::Storage(address, index, v));
+        Ok(v)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StateError> {
+        self.base.block_hash(number)
+    }
+}

@@ -3,9 +3,11 @@
 //!
 //! 1. **Execute all.** Workers run every transaction against the state before the block's
 //!    transactions, through a view that records each account and storage value read
-//!    (`common::recording`). The beneficiary's fee is deferred when a transaction never loads
+//!    (`common::recording`), claiming chunks of transactions in block order. The beneficiary's fee is deferred when a transaction never loads
 //!    the beneficiary, so that fees alone do not make every transaction conflict.
-//! 2. **Merge in order.** For transaction `i`, the merged state holds exactly the effects of
+//! 2. **Merge in order**, on the calling thread, as soon as each result is there (the merger
+//!    executes chunks itself while the next result is not), on an overlay of its own above
+//!    the state the workers read. For transaction `i`, the merged state holds exactly the effects of
 //!    transactions `0..i`, as sequential execution leaves them. If every value `i` read still
 //!    holds there, `i` would read the same values now, so it computes the same result (a
 //!    transaction's outcome is a function of what it reads: code and block hashes do not change
@@ -23,7 +25,7 @@
 use super::{
     Strategy,
     common::{
-        pool::for_each_chunk,
+        pool::pool,
         recording::{Read, Recorder},
     },
 };
@@ -36,6 +38,11 @@ use crate::{
     state::{Overlay, RevmDb, StateView, changes::credit_change},
 };
 use alloy_primitives::U256;
+use parking_lot::Mutex;
+use std::sync::atomic::{
+    AtomicBool, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// Execute all optimistically, merge in order, re-execute at most once.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,90 +73,168 @@ impl Strategy for Monad {
         threads: usize,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
-        if block.transactions.is_empty() {
+        let n = block.transactions.len();
+        if n == 0 {
             return Ok(Vec::new());
         }
-        let speculative = speculate(block, &*state, threads);
-        stats.executions += speculative.len() as u64;
-        // The merge owns the state (moved into its EVM's database) and hands it back after.
-        let base = state.base();
-        let overlay = std::mem::replace(state, Overlay::new(base));
-        let mut exec = TxExecutor::new(block, RevmDb(overlay));
-        let merged = merge(block, &mut exec, speculative, stats);
-        *state = std::mem::replace(&mut exec.db_mut().0, Overlay::new(base));
-        merged
-    }
-}
-
-/// Executes every transaction of `block` against `base` on `threads` threads, recording what
-/// each read.
-fn speculate(block: &Block, base: &dyn StateView, threads: usize) -> Vec<Speculative> {
-    let mut slots: Vec<Option<Speculative>> = (0..block.transactions.len()).map(|_| None).collect();
-    let chunks: Vec<(usize, &mut [Option<Speculative>])> = slots
-        .chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(c, s)| (c * CHUNK, s))
-        .collect();
-    for_each_chunk(
-        chunks,
-        threads,
-        || TxExecutor::new(block, Recorder::new(base)),
-        |exec, (first, out)| {
-            for (k, slot) in out.iter_mut().enumerate() {
-                let i = first + k;
-                exec.db_mut().reads.clear();
-                let result = exec.execute_deferring_fee(i, &block.transactions[i], 0);
-                let reads = std::mem::take(&mut exec.db_mut().reads);
-                *slot = Some(Speculative { result, reads });
-            }
-        },
-    );
-    slots
-        .into_iter()
-        .map(|s| s.expect("every chunk was run"))
-        .collect()
-}
-
-/// Merges the `speculative` results in block order into the state `exec` reads (see the module
-/// docs), re-executing those whose reads no longer hold.
-fn merge(
-    block: &Block,
-    exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
-    speculative: Vec<Speculative>,
-    stats: &mut ExecStats,
-) -> Result<Vec<TxOutput>, ExecError> {
-    let beneficiary = block.header.beneficiary;
-    let state_clear = block.fork.at_least(Fork::SpuriousDragon);
-    let (mut gas, mut blob_gas) = (0u64, 0u64);
-    let mut outputs = Vec::with_capacity(speculative.len());
-    for (i, s) in speculative.into_iter().enumerate() {
-        check_block_limits(block, i, gas, blob_gas)?;
-        let merged: &dyn StateView = &exec.db_mut().0;
-        let mut holds = true;
-        for r in &s.reads {
-            if !r.holds_in(merged)? {
-                holds = false;
-                break;
-            }
-        }
-        let (mut out, fee) = if holds {
-            s.result?
-        } else {
-            stats.executions += 1;
-            stats.re_executions += 1;
-            exec.execute_deferring_fee(i, &block.transactions[i], 0)?
+        let run = Run {
+            block,
+            base: &*state,
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            next_chunk: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            panic: Mutex::new(None),
         };
-        if let Some(fee) = fee {
-            let before = exec.db_mut().0.account_fields(beneficiary)?;
-            if let Some(change) = credit_change(before, fee, state_clear) {
-                out.changes.insert(beneficiary, change);
+        let outputs = run.execute_and_merge(threads, stats)?;
+        stats.executions += n as u64;
+        // (Merged on an overlay of its own while the workers read `state`: applied here.)
+        if crate::core::needs_post_transaction_state(block) {
+            for out in &outputs {
+                state.apply(&out.changes);
             }
         }
-        gas += out.gas_used;
-        blob_gas += out.blob_gas_used;
-        out.receipt.cumulative_gas_used = gas;
-        exec.db_mut().0.apply(&out.changes);
-        outputs.push(out);
+        Ok(outputs)
     }
-    Ok(outputs)
+}
+
+/// One block's run: the speculative results, filled by the workers chunk by chunk (claimed in
+/// block order from `next_chunk`), and taken by the merger in block order.
+struct Run<'a> {
+    block: &'a Block,
+    /// The state before the transactions, which every speculative execution reads.
+    base: &'a dyn StateView,
+    slots: Vec<Mutex<Option<Speculative>>>,
+    next_chunk: AtomicUsize,
+    /// Set when the merger is done (or failed): workers stop claiming chunks.
+    stop: AtomicBool,
+    /// A worker's panic, which the merger reports instead of waiting for its chunk.
+    panic: Mutex<Option<String>>,
+}
+
+impl Run<'_> {
+    /// Executes the block on `threads` threads and merges it on the calling thread, which
+    /// also executes chunks while the next result to merge is not ready.
+    fn execute_and_merge(
+        &self,
+        threads: usize,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError> {
+        let merge = || {
+            let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
+            let mut exec = TxExecutor::new(self.block, RevmDb(Overlay::new(self.base)));
+            let mut counted = ExecStats::default();
+            let result = self.merge(&mut exec, &mut worker, &mut counted);
+            self.stop.store(true, Release);
+            (result, counted)
+        };
+        let (result, counted) = if threads <= 1 {
+            merge()
+        } else {
+            let helpers = threads - 1;
+            let mut out = None;
+            pool(helpers).in_place_scope(|s| {
+                for _ in 0..helpers {
+                    s.spawn(|_| {
+                        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
+                            while !self.stop.load(Acquire) && self.execute_chunk(&mut worker) {}
+                        }));
+                        if let Err(payload) = run {
+                            let message = crate::error::panic_message(payload.as_ref());
+                            self.panic.lock().get_or_insert(message);
+                        }
+                    });
+                }
+                out = Some(merge());
+            });
+            out.expect("the merge ran")
+        };
+        stats.executions += counted.executions;
+        stats.re_executions += counted.re_executions;
+        result
+    }
+
+    /// Claims the next chunk and executes it; false when none is left.
+    fn execute_chunk(&self, worker: &mut TxExecutor<Recorder<'_>>) -> bool {
+        let first = self.next_chunk.fetch_add(1, Relaxed) * CHUNK;
+        if first >= self.slots.len() {
+            return false;
+        }
+        for i in first..(first + CHUNK).min(self.slots.len()) {
+            worker.db_mut().reads.clear();
+            let result = worker.execute_deferring_fee(i, &self.block.transactions[i], 0);
+            let reads = std::mem::take(&mut worker.db_mut().reads);
+            *self.slots[i].lock() = Some(Speculative { result, reads });
+        }
+        true
+    }
+
+    /// Transaction `i`'s speculative result: executing chunks meanwhile, or waiting for the
+    /// worker that has it (an error if that worker panicked: its chunk never comes).
+    fn take(
+        &self,
+        i: usize,
+        worker: &mut TxExecutor<Recorder<'_>>,
+    ) -> Result<Speculative, ExecError> {
+        loop {
+            if let Some(s) = self.slots[i].lock().take() {
+                return Ok(s);
+            }
+            if !self.execute_chunk(worker) {
+                if let Some(message) = self.panic.lock().clone() {
+                    return Err(ExecError::Panic {
+                        strategy: "monad".into(),
+                        message,
+                    });
+                }
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Merges the results in block order into the state `exec` reads (see the module docs),
+    /// re-executing those whose reads no longer hold.
+    fn merge(
+        &self,
+        exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
+        worker: &mut TxExecutor<Recorder<'_>>,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError> {
+        let block = self.block;
+        let beneficiary = block.header.beneficiary;
+        let state_clear = block.fork.at_least(Fork::SpuriousDragon);
+        let (mut gas, mut blob_gas) = (0u64, 0u64);
+        let mut outputs = Vec::with_capacity(self.slots.len());
+        for i in 0..self.slots.len() {
+            check_block_limits(block, i, gas, blob_gas)?;
+            let s = self.take(i, worker)?;
+            let merged: &dyn StateView = &exec.db_mut().0;
+            let mut holds = true;
+            for r in &s.reads {
+                if !r.holds_in(merged)? {
+                    holds = false;
+                    break;
+                }
+            }
+            let (mut out, fee) = if holds {
+                s.result?
+            } else {
+                stats.executions += 1;
+                stats.re_executions += 1;
+                exec.execute_deferring_fee(i, &block.transactions[i], 0)?
+            };
+            if let Some(fee) = fee {
+                let before = exec.db_mut().0.account_fields(beneficiary)?;
+                if let Some(change) = credit_change(before, fee, state_clear) {
+                    out.changes.insert(beneficiary, change);
+                }
+            }
+            gas += out.gas_used;
+            blob_gas += out.blob_gas_used;
+            out.receipt.cumulative_gas_used = gas;
+            exec.db_mut().0.apply(&out.changes);
+            outputs.push(out);
+        }
+        Ok(outputs)
+    }
 }

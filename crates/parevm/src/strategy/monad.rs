@@ -137,7 +137,11 @@ impl Run<'_> {
                     s.spawn(|_| {
                         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
-                            while !self.stop.load(Acquire) && self.execute_chunk(&mut worker) {}
+                            while !self.stop.load(Acquire) {
+                                if !self.execute_chunk(&mut worker) {
+                                    break;
+                                }
+                            }
                         }));
                         if let Err(payload) = run {
                             let message = crate::error::panic_message(payload.as_ref());

@@ -21,8 +21,9 @@ pub(crate) struct BenchArgs {
     /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
-    /// Strategy (repeatable): sequential, block-stm, monad, block-stm-speculative. Default:
-    /// every registered strategy (all but the variant).
+    /// Strategy (repeatable): sequential, block-stm, monad, block-stm-speculative,
+    /// monad-speculative. Default:
+    /// every registered strategy (all but the variants).
     #[arg(long = "strategy")]
     strategies: Vec<String>,
     /// Thread counts for the parallel strategies, comma-separated (each at least 1).

@@ -25,8 +25,9 @@ pub(crate) struct ReplayArgs {
 /// `--strategy` and `--threads`, shared by the commands that execute blocks.
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Strategy name (sequential, block-stm, monad, block-stm-speculative), or `all` for every
-    /// registered strategy (all but the variant), each compared with sequential.
+    /// Strategy name (sequential, block-stm, monad, or a variant: block-stm-speculative,
+    /// monad-speculative), or `all` for every
+    /// registered strategy (all but the variants), each compared with sequential.
     #[arg(long, default_value = "sequential")]
     pub(crate) strategy: String,
     /// Worker threads of the strategy (at least 1).

@@ -39,11 +39,12 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
 #[test]
 fn monad_executes_no_transaction_more_than_twice() {
     use parevm::{execute_block, sources::adversarial, strategy::monad::Monad};
+    let monad = Monad::SPECULATIVE;
     for seed in 0..300 {
         let g = adversarial::generate(seed, Limits::default());
         let n = g.block.transactions.len() as u64;
         for threads in [1, 2, 4] {
-            let Ok(out) = execute_block(&g.block, &g.state, &Monad, threads) else {
+            let Ok(out) = execute_block(&g.block, &g.state, &monad, threads) else {
                 continue;
             };
             let s = &out.stats;

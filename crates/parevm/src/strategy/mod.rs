@@ -56,14 +56,18 @@ pub fn registry() -> Vec<&'static dyn Strategy> {
     vec![
         &sequential::Sequential,
         &block_stm::BlockStm::DEFAULT,
-        &monad::Monad,
+        &monad::Monad::DEFAULT,
     ]
 }
 
 /// Configurations of registered strategies that `--strategy all` leaves out but tests and
-/// `--strategy NAME` can ask for: `block-stm-speculative`, Block-STM without its size rules.
+/// `--strategy NAME` can ask for: `block-stm-speculative` and `monad-speculative`, without
+/// their size rules.
 pub fn variants() -> Vec<&'static dyn Strategy> {
-    vec![&block_stm::BlockStm::ALWAYS_SPECULATIVE]
+    vec![
+        &block_stm::BlockStm::ALWAYS_SPECULATIVE,
+        &monad::Monad::SPECULATIVE,
+    ]
 }
 
 /// Every registered strategy and variant that runs in parallel (all but the reference): what

@@ -27,7 +27,9 @@ use super::{
     common::{
         pool::pool,
         recording::{Read, Recorder},
+        size::{Begin, SizeRules},
     },
+    sequential::Progress,
 };
 use crate::{
     block::Block,
@@ -45,8 +47,23 @@ use std::sync::atomic::{
 };
 
 /// Execute all optimistically, merge in order, re-execute at most once.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Monad;
+#[derive(Debug, Clone, Copy)]
+pub struct Monad {
+    /// When a block runs sequentially instead (the same rules as Block-STM's).
+    rules: SizeRules,
+}
+
+impl Monad {
+    /// The registered configuration (`monad`), with the size rules.
+    pub const DEFAULT: Monad = Monad {
+        rules: SizeRules::DEFAULT,
+    };
+    /// Without size rules (`monad-speculative`: the tests run it so that one-transaction
+    /// blocks exercise the merge).
+    pub const SPECULATIVE: Monad = Monad {
+        rules: SizeRules::NONE,
+    };
+}
 
 /// A transaction's optimistic result and the values it was computed from.
 struct Speculative {
@@ -59,7 +76,11 @@ const CHUNK: usize = 8;
 
 impl Strategy for Monad {
     fn name(&self) -> &'static str {
-        "monad"
+        if self.rules == SizeRules::NONE {
+            "monad-speculative"
+        } else {
+            "monad"
+        }
     }
 
     fn description(&self) -> &'static str {
@@ -77,19 +98,25 @@ impl Strategy for Monad {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let before = match self.rules.begin(block, state, threads, stats)? {
+            Begin::Finished(outputs) => return Ok(outputs),
+            Begin::Parallel { before, .. } => before,
+        };
+        let first = before.outputs.len();
         let run = Run {
             block,
+            first,
             base: &*state,
-            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            slots: (first..n).map(|_| Mutex::new(None)).collect(),
             next_chunk: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
         };
-        let outputs = run.execute_and_merge(threads, stats)?;
-        stats.executions += n as u64;
+        let outputs = run.execute_and_merge(before, threads, stats)?;
+        stats.executions += (n - first) as u64;
         // (Merged on an overlay of its own while the workers read `state`: applied here.)
         if crate::core::needs_post_transaction_state(block) {
-            for out in &outputs {
+            for out in &outputs[first..] {
                 state.apply(&out.changes);
             }
         }
@@ -101,6 +128,8 @@ impl Strategy for Monad {
 /// block order from `next_chunk`), and taken by the merger in block order.
 struct Run<'a> {
     block: &'a Block,
+    /// The first transaction of the run (those below ran sequentially first: the size rules).
+    first: usize,
     /// The state before the transactions, which every speculative execution reads.
     base: &'a dyn StateView,
     slots: Vec<Mutex<Option<Speculative>>>,
@@ -116,14 +145,17 @@ impl Run<'_> {
     /// also executes chunks while the next result to merge is not ready.
     fn execute_and_merge(
         &self,
+        before: Progress,
         threads: usize,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
+        let before = Mutex::new(Some(before));
         let merge = || {
             let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
             let mut exec = TxExecutor::new(self.block, RevmDb(Overlay::new(self.base)));
             let mut counted = ExecStats::default();
-            let result = self.merge(&mut exec, &mut worker, &mut counted);
+            let before = before.lock().take().expect("merged once");
+            let result = self.merge(before, &mut exec, &mut worker, &mut counted);
             self.stop.store(true, Release);
             (result, counted)
         };
@@ -164,11 +196,12 @@ impl Run<'_> {
         if first >= self.slots.len() {
             return false;
         }
-        for i in first..(first + CHUNK).min(self.slots.len()) {
+        for j in first..(first + CHUNK).min(self.slots.len()) {
+            let i = self.first + j;
             worker.db_mut().reads.clear();
             let result = worker.execute_deferring_fee(i, &self.block.transactions[i], 0);
             let reads = std::mem::take(&mut worker.db_mut().reads);
-            *self.slots[i].lock() = Some(Speculative { result, reads });
+            *self.slots[j].lock() = Some(Speculative { result, reads });
         }
         true
     }
@@ -177,11 +210,11 @@ impl Run<'_> {
     /// worker that has it (an error if that worker panicked: its chunk never comes).
     fn take(
         &self,
-        i: usize,
+        j: usize,
         worker: &mut TxExecutor<Recorder<'_>>,
     ) -> Result<Speculative, ExecError> {
         loop {
-            if let Some(s) = self.slots[i].lock().take() {
+            if let Some(s) = self.slots[j].lock().take() {
                 return Ok(s);
             }
             if !self.execute_chunk(worker) {
@@ -197,9 +230,10 @@ impl Run<'_> {
     }
 
     /// Merges the results in block order into the state `exec` reads (see the module docs),
-    /// re-executing those whose reads no longer hold.
+    /// re-executing those whose reads no longer hold, after the transactions `before` ran.
     fn merge(
         &self,
+        before: Progress,
         exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
         worker: &mut TxExecutor<Recorder<'_>>,
         stats: &mut ExecStats,
@@ -207,11 +241,13 @@ impl Run<'_> {
         let block = self.block;
         let beneficiary = block.header.beneficiary;
         let state_clear = block.fork.at_least(Fork::SpuriousDragon);
-        let (mut gas, mut blob_gas) = (0u64, 0u64);
-        let mut outputs = Vec::with_capacity(self.slots.len());
-        for i in 0..self.slots.len() {
+        let (mut gas, mut blob_gas) = (before.gas, before.blob_gas);
+        let mut outputs = before.outputs;
+        outputs.reserve_exact(self.slots.len());
+        for j in 0..self.slots.len() {
+            let i = self.first + j;
             check_block_limits(block, i, gas, blob_gas)?;
-            let s = self.take(i, worker)?;
+            let s = self.take(j, worker)?;
             let merged: &dyn StateView = &exec.db_mut().0;
             let mut holds = true;
             for r in &s.reads {

@@ -71,13 +71,12 @@ mod lazy_index;
 mod mv_memory;
 mod scheduler;
 mod slot_map;
-mod start;
 mod sync;
 mod view;
 
-pub use start::Start;
+pub use crate::strategy::common::{size::SizeRules, start::Start};
 
-use super::{Strategy, sequential};
+use super::{Strategy, common::size::Begin, sequential};
 use crate::strategy::common::pool::pool;
 use crate::{
     block::Block,
@@ -115,13 +114,8 @@ fn prefetch<T>(value: &T) {
 /// Block-STM with deferred beneficiary fees and lazy transfers.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockStm {
-    /// Run on the sequential strategy when given one thread or one transaction (counted in
-    /// `fallbacks`).
-    single_thread_sequential: bool,
-    /// Run on the sequential strategy when the transactions' gas limits sum to less (0: never).
-    min_parallel_gas: u64,
-    /// How a block starts: speculating at once, or sequentially until measured.
-    start: Start,
+    /// When a block runs sequentially instead (see [`SizeRules`]).
+    rules: SizeRules,
     /// Finish a block sequentially once its parallel part proves serial (see
     /// [`commit::Committer::looks_serial`]).
     serial_bail: bool,
@@ -131,39 +125,26 @@ impl BlockStm {
     /// The registered configuration (`block-stm`): one worker's worth of work, or a tiny
     /// block, runs sequentially (see the module docs for why).
     pub const DEFAULT: BlockStm = BlockStm {
-        single_thread_sequential: true,
-        min_parallel_gas: 1_000_000,
-        start: Start::MEASURED,
+        rules: SizeRules::DEFAULT,
         serial_bail: true,
     };
     /// Speculates whatever the thread count and block size (`block-stm-speculative`; the tests
     /// use it to exercise the machinery on small blocks).
     pub const ALWAYS_SPECULATIVE: BlockStm = BlockStm {
-        single_thread_sequential: false,
-        min_parallel_gas: 0,
-        start: Start::Parallel,
+        rules: SizeRules::NONE,
         serial_bail: false,
     };
 
     /// This configuration, starting blocks as `start` says (tests use a fixed
     /// [`Start::After`] to switch from sequential to parallel at a chosen transaction).
     pub const fn with_start(self, start: Start) -> BlockStm {
-        BlockStm { start, ..self }
-    }
-
-    /// Whether `block` is run on the sequential strategy with `threads` threads.
-    fn runs_sequentially(&self, block: &Block, threads: usize) -> bool {
-        let one_worker = threads.min(block.transactions.len()) <= 1;
-        (one_worker && self.single_thread_sequential)
-            || (self.min_parallel_gas > 0
-                && block
-                    .transactions
-                    .iter()
-                    .try_fold(0u64, |sum, tx| {
-                        sum.checked_add(tx.env.gas_limit)
-                            .filter(|s| *s < self.min_parallel_gas)
-                    })
-                    .is_some())
+        BlockStm {
+            rules: SizeRules {
+                start,
+                ..self.rules
+            },
+            ..self
+        }
     }
 }
 
@@ -258,11 +239,7 @@ struct Shared<'a, 'b> {
 
 impl Strategy for BlockStm {
     fn name(&self) -> &'static str {
-        if self.single_thread_sequential
-            || self.min_parallel_gas > 0
-            || self.serial_bail
-            || !matches!(self.start, Start::Parallel)
-        {
+        if self.rules != SizeRules::NONE || self.serial_bail {
             "block-stm"
         } else {
             "block-stm-speculative"
@@ -289,20 +266,13 @@ impl Strategy for BlockStm {
                 "block-stm: {n} transactions exceed the multi-version memory's 31-bit indices"
             )));
         }
-        if self.runs_sequentially(block, threads) {
-            stats.fallbacks += 1;
-            return super::sequential::Sequential.execute_transactions(block, state, 1, stats);
+        match self.rules.begin(block, state, threads, stats)? {
+            Begin::Finished(outputs) => Ok(outputs),
+            Begin::Parallel { before, took } => {
+                let pace = commit::Pace::of(block, before.outputs.len(), took);
+                self.run_parallel(block, before, pace, state, threads, stats)
+            }
         }
-        let began = std::time::Instant::now();
-        let before = start::sequential_start(self.start, block, state, threads, stats)?;
-        let pace = commit::Pace::of(block, before.outputs.len(), began.elapsed());
-        if before.outputs.len() == n {
-            // Measured too small to win anything in parallel (see [`Start`]).
-            stats.fallbacks += 1;
-            return Ok(before.outputs);
-        }
-        stats.sequential_start = before.outputs.len() as u64;
-        self.run_parallel(block, before, pace, state, threads, stats)
     }
 }
 

@@ -1,4 +1,4 @@
-//! How Block-STM starts a block: a measured sequential start.
+//! How a parallel strategy starts a block: a measured sequential start.
 //!
 //! A parallel run has a fixed cost — waking the pool's threads (tens of microseconds on a VM),
 //! allocating the multi-version memory and the per-transaction
@@ -16,7 +16,7 @@
 //! extrapolates the rest's sequential time from the pace so far, per transaction and per
 //! unit of gas limit (the only size known of the transactions not run yet), and takes the
 //! larger. While that is under `min_parallel` it goes on sequentially, to the block's end if
-//! it stays so (counted as a fallback); once it is not, Block-STM runs the remaining
+//! it stays so (counted as a fallback); once it is not, the strategy runs the remaining
 //! transactions in parallel on top of the state the start left, its commit carrying on the
 //! start's cumulative gas. It also goes on while one transaction holds so much of the rest's
 //! gas limits that what could run beside it is worth less than the threads' share of the bar:
@@ -113,7 +113,7 @@ const MAX_STRIDE: usize = 16;
 /// Runs the start of `block` on `state` as `start` says: returns the outputs of the
 /// transactions it ran sequentially (all of them, when the block is measured too small for a
 /// parallel run), with their changes applied to `state`.
-pub(super) fn sequential_start(
+pub(crate) fn sequential_start(
     start: Start,
     block: &Block,
     state: &mut Overlay<'_>,

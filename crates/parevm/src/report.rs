@@ -185,16 +185,21 @@ pub fn readme_results(doc: &BenchDoc) -> String {
     format!("{}\n\n{}", provenance(doc), summary_table(doc))
 }
 
-/// The full table of `doc`: every row with median, spread, speedup and CPU%.
+/// The full table of `doc`: every row with median, spread, speedup, CPU% and executions per
+/// transaction (re-executions included; `–` where not counted, as for the ceiling).
 fn full_table(doc: &BenchDoc) -> String {
     let mut out = String::from(
-        "| target | strategy | threads | txs | Mgas | median ms | min..max ms | speedup | CPU% |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | strategy | threads | txs | Mgas | median ms | min..max ms | speedup | CPU% | exec/tx |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &doc.results {
+        let per_tx = match r.stats.executions {
+            0 => "–".to_string(),
+            e => format!("{:.2}", e as f64 / r.txs.max(1) as f64),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2}..{:.2} | {:.2}x | {:.0} |",
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2}..{:.2} | {:.2}x | {:.0} | {per_tx} |",
             r.target,
             r.strategy,
             r.threads,

@@ -69,6 +69,9 @@ pub struct ExecStats {
     pub suspensions: u64,
     /// Transactions (or blocks) that fell back to sequential execution, with the reason.
     pub fallbacks: u64,
+    /// Results merged by patching balances and nonces instead of re-executing (monad).
+    #[serde(default)]
+    pub relaxed_merges: u64,
     /// Transactions run sequentially at the start of a block before its parallel part began
     /// (Block-STM's measured start; a block run sequentially in full counts as a fallback).
     pub sequential_start: u64,

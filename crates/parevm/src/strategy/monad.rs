@@ -25,6 +25,9 @@
 use super::{
     Strategy,
     common::{
+        commutative::{
+            STAND_IN_BALANCE, check_sender, plain_transfer_recipient, stand_in_eligible,
+        },
         pool::pool,
         recording::{Read, Recorder},
         size::{Begin, SizeRules},
@@ -69,6 +72,20 @@ impl Monad {
 struct Speculative {
     result: Result<(TxOutput, Option<U256>), ExecError>,
     reads: Vec<Read>,
+    /// A plain transfer whose sender was given the stand-in balance and its own nonce (so that
+    /// it does not fail on a nonce its earlier transactions have not raised yet): its result is
+    /// always patched onto the merged sender, never kept as it is.
+    stood_in: bool,
+}
+
+/// What the merge does with a speculative result.
+enum Merge {
+    /// Every value it read still holds: it is the result.
+    Keep(Result<(TxOutput, Option<U256>), ExecError>),
+    /// Patched onto the merged sender and recipient (a relaxed merge).
+    Relaxed((TxOutput, Option<U256>)),
+    /// Executed again on the merged state.
+    Again,
 }
 
 /// Transactions per chunk a worker claims at once.
@@ -106,6 +123,7 @@ impl Strategy for Monad {
         let run = Run {
             block,
             first,
+            env: (block.block_env(), block.cfg_env()),
             base: &*state,
             slots: (first..n).map(|_| Mutex::new(None)).collect(),
             next_chunk: AtomicUsize::new(0),
@@ -130,6 +148,8 @@ struct Run<'a> {
     block: &'a Block,
     /// The first transaction of the run (those below ran sequentially first: the size rules).
     first: usize,
+    /// The block's revm environment, for the relaxed merge's validity checks.
+    env: (revm::context::BlockEnv, revm::context::CfgEnv),
     /// The state before the transactions, which every speculative execution reads.
     base: &'a dyn StateView,
     slots: Vec<Mutex<Option<Speculative>>>,
@@ -187,6 +207,7 @@ impl Run<'_> {
         };
         stats.executions += counted.executions;
         stats.re_executions += counted.re_executions;
+        stats.relaxed_merges += counted.relaxed_merges;
         result
     }
 
@@ -198,10 +219,22 @@ impl Run<'_> {
         }
         for j in first..(first + CHUNK).min(self.slots.len()) {
             let i = self.first + j;
-            worker.db_mut().reads.clear();
-            let result = worker.execute_deferring_fee(i, &self.block.transactions[i], 0);
-            let reads = std::mem::take(&mut worker.db_mut().reads);
-            *self.slots[j].lock() = Some(Speculative { result, reads });
+            let tx = &self.block.transactions[i];
+            let db = worker.db_mut();
+            db.reads.clear();
+            db.stood_in = false;
+            db.stand_in = (plain_transfer_recipient(tx, self.block.header.beneficiary).is_some()
+                && stand_in_eligible(tx))
+            .then_some((tx.env.caller, tx.env.nonce));
+            let result = worker.execute_deferring_fee(i, tx, 0);
+            let db = worker.db_mut();
+            let reads = std::mem::take(&mut db.reads);
+            let stood_in = db.stood_in;
+            *self.slots[j].lock() = Some(Speculative {
+                result,
+                reads,
+                stood_in,
+            });
         }
         true
     }
@@ -229,6 +262,109 @@ impl Run<'_> {
         }
     }
 
+    /// What merging transaction `i`'s speculative result `s` into the `merged` state takes:
+    /// keeping it when every value it read still holds; patching it when it is a plain
+    /// transfer whose only changed reads are its sender's and recipient's accounts (a relaxed
+    /// merge, see [`Run::relax`]); executing it again otherwise.
+    fn check(&self, i: usize, s: Speculative, merged: &dyn StateView) -> Result<Merge, ExecError> {
+        let tx = &self.block.transactions[i];
+        let recipient = plain_transfer_recipient(tx, self.block.header.beneficiary);
+        let mut relaxable = recipient.is_some() && tx.tx_type != 3;
+        let mut holds = true;
+        for r in &s.reads {
+            if r.holds_in(merged)? {
+                continue;
+            }
+            holds = false;
+            let balance_only = matches!(r, Read::Account(a, _)
+                if *a == tx.env.caller || Some(*a) == recipient);
+            relaxable &= balance_only;
+            if !relaxable {
+                return Ok(Merge::Again);
+            }
+        }
+        if holds && !s.stood_in {
+            return Ok(Merge::Keep(s.result));
+        }
+        Ok(match (s.result, recipient) {
+            (Ok(result), Some(to)) if relaxable => self
+                .relax(i, result, to, merged, s.stood_in, &s.reads)?
+                .map_or(Merge::Again, Merge::Relaxed),
+            _ => Merge::Again,
+        })
+    }
+
+    /// A plain transfer's result with its sender and recipient patched onto their `merged`
+    /// values, or `None` when it cannot be (then it runs again). Exact: a plain transfer to an
+    /// account without code runs no code, so it observes its sender's and recipient's balances
+    /// and nonces only through revm's validity checks, which run here on the merged sender
+    /// (failing, the transaction runs again and fails as sequential execution does), and what
+    /// it takes and gives (value plus gas, value) does not depend on them. It must have
+    /// deferred its fee (it did not load the beneficiary), succeeded, and the recipient must
+    /// still have no code.
+    fn relax(
+        &self,
+        i: usize,
+        (mut out, fee): (TxOutput, Option<U256>),
+        to: alloy_primitives::Address,
+        merged: &dyn StateView,
+        stood_in: bool,
+        reads: &[Read],
+    ) -> Result<Option<(TxOutput, Option<U256>)>, ExecError> {
+        let tx = &self.block.transactions[i];
+        let sender = tx.env.caller;
+        let Some(spent) = out.changes.get(&sender).and_then(|c| c.info) else {
+            return Ok(None);
+        };
+        if fee.is_none() || !out.receipt.success {
+            return Ok(None);
+        }
+        let codeless = |v: &Option<(U256, u64, alloy_primitives::B256)>| {
+            v.is_none_or(|(_, _, h)| h == revm::primitives::KECCAK_EMPTY)
+        };
+        // (The speculative run found the recipient without code: it ran no code.)
+        if !reads
+            .iter()
+            .any(|r| matches!(r, Read::Account(a, v) if *a == to && codeless(v)))
+        {
+            return Ok(None);
+        }
+        let read_balance = if stood_in {
+            STAND_IN_BALANCE
+        } else {
+            match self.base.account_fields(sender)? {
+                Some((b, _, _)) => b,
+                None => return Ok(None),
+            }
+        };
+        let now = merged.account_fields(sender)?;
+        let recipient = merged.account_fields(to)?;
+        let Some((balance, _, code)) = now else {
+            return Ok(None);
+        };
+        if !codeless(&recipient) || !codeless(&now) || spent.2 != code {
+            return Ok(None);
+        }
+        if check_sender(tx, i, &self.env.0, &self.env.1, now).is_err() {
+            return Ok(None);
+        }
+        let Some(cost) = read_balance.checked_sub(spent.0) else {
+            return Ok(None);
+        };
+        let Some(left) = balance.checked_sub(cost) else {
+            return Ok(None);
+        };
+        let state_clear = self.block.fork.at_least(Fork::SpuriousDragon);
+        if let Some(change) = out.changes.get_mut(&sender) {
+            change.info = Some((left, spent.1, code));
+        }
+        match credit_change(recipient, tx.env.value, state_clear) {
+            Some(change) => out.changes.insert(to, change),
+            None => out.changes.remove(&to),
+        };
+        Ok(Some((out, fee)))
+    }
+
     /// Merges the results in block order into the state `exec` reads (see the module docs),
     /// re-executing those whose reads no longer hold, after the transactions `before` ran.
     fn merge(
@@ -248,20 +384,19 @@ impl Run<'_> {
             let i = self.first + j;
             check_block_limits(block, i, gas, blob_gas)?;
             let s = self.take(j, worker)?;
+            let tx = &block.transactions[i];
             let merged: &dyn StateView = &exec.db_mut().0;
-            let mut holds = true;
-            for r in &s.reads {
-                if !r.holds_in(merged)? {
-                    holds = false;
-                    break;
+            let (mut out, fee) = match self.check(i, s, merged)? {
+                Merge::Keep(result) => result?,
+                Merge::Relaxed(result) => {
+                    stats.relaxed_merges += 1;
+                    result
                 }
-            }
-            let (mut out, fee) = if holds {
-                s.result?
-            } else {
-                stats.executions += 1;
-                stats.re_executions += 1;
-                exec.execute_deferring_fee(i, &block.transactions[i], 0)?
+                Merge::Again => {
+                    stats.executions += 1;
+                    stats.re_executions += 1;
+                    exec.execute_deferring_fee(i, tx, 0)?
+                }
             };
             if let Some(fee) = fee {
                 let before = exec.db_mut().0.account_fields(beneficiary)?;

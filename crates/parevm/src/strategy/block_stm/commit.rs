@@ -365,21 +365,8 @@ fn debit(
     cost: U256,
     nonce_after: u64,
 ) -> Result<AccountValue, ExecError> {
-    let (balance, nonce, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
-    let info = crate::state::account_info(balance, nonce, code_hash, None);
-    revm::handler::pre_execution::validate_account_nonce_and_code_with_components(
-        &info, &tx.env, cfg,
-    )
-    .and_then(|()| {
-        revm::handler::pre_execution::calculate_caller_fee(balance, &tx.env, block_env, cfg)
-    })
-    .map_err(|reason| {
-        crate::core::evm_error(
-            revm::context::result::EVMError::<crate::state::StateError, _>::Transaction(reason),
-            index,
-            tx,
-        )
-    })?;
+    let (balance, _, code_hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+    crate::strategy::common::commutative::check_sender(tx, index, block_env, cfg, before)?;
     // The checks ensured the balance covers the most the transfer could cost.
     let balance = balance.checked_sub(cost).ok_or_else(|| {
         ExecError::Evm(format!(

@@ -3,10 +3,12 @@
 //! transfer's credit to its recipient and its lazy sender's debit, and any other transaction's
 //! debit of its own sender when nobody below wrote it. Each helper says why its delta is exact.
 
+pub(super) use crate::strategy::common::commutative::plain_transfer_recipient as lazy_recipient;
+
 use super::{
     mv_memory::{CodelessValue, Delta, Location, MvMemory},
     scheduler::TxIdx,
-    view::{self, AccountReads},
+    view::AccountReads,
 };
 use crate::state::AccountChange;
 use alloy_primitives::{Address, U256};
@@ -21,27 +23,6 @@ pub(super) struct LazyDebit {
     /// The sender's value execution read to establish it has no code (its real value before
     /// the transfer when no lower transaction ever wrote it; otherwise the commit reads that).
     pub(super) seen: CodelessValue,
-}
-
-/// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
-/// credited as a delta: no calldata, no EIP-7702 authorizations, not to itself, the
-/// beneficiary or a precompile (those execute code). Whether the recipient has code is checked
-/// when it is read.
-pub(super) fn lazy_recipient(
-    tx: &crate::block::Transaction,
-    beneficiary: Address,
-) -> Option<Address> {
-    let revm::primitives::TxKind::Call(to) = tx.env.kind else {
-        return None;
-    };
-    // (One comparison of 18 bytes: a byte-by-byte `all` compiled to some hundred instructions.)
-    let precompile_range = to.as_slice()[..18] == [0u8; 18];
-    (tx.env.data.is_empty()
-        && tx.env.authorization_list.is_empty()
-        && to != tx.env.caller
-        && to != beneficiary
-        && !precompile_range)
-        .then_some(to)
 }
 
 /// Whether the sender of `tx`, a plain transfer (see [`lazy_recipient`]), may run lazily: the
@@ -59,12 +40,7 @@ pub(super) fn lazy_recipient(
 /// pools pay out from it): its fee is then credited inside the EVM and is part of the net
 /// cost. Not for blob transactions or amounts near the stand-in balance.
 pub(super) fn lazy_sender_eligible(tx: &crate::block::Transaction) -> bool {
-    use revm::context_interface::Transaction as _;
-    tx.tx_type != 3
-        && tx
-            .env
-            .max_balance_spending()
-            .is_ok_and(|v| v < view::LAZY_SENDER_BALANCE >> 4)
+    crate::strategy::common::commutative::stand_in_eligible(tx)
 }
 
 /// The debit that transaction `i` may record for its `sender` in the memory `mv`, in place of

@@ -48,9 +48,7 @@ pub(crate) struct TxView<'a> {
     pub(crate) code_cache: HashMap<B256, Bytecode>,
 }
 
-/// The balance a lazy sender is given: more than any eligible transaction can spend (see
-/// `lazy_sender_eligible`), so the EVM's balance check passes and the cost is the difference.
-pub(crate) const LAZY_SENDER_BALANCE: U256 = U256::from_limbs([0, 0, 0, 1 << 62]);
+pub(crate) use crate::strategy::common::commutative::STAND_IN_BALANCE as LAZY_SENDER_BALANCE;
 
 impl TxView<'_> {
     /// Prepares the view for executing transaction `txn`.

@@ -34,6 +34,11 @@ pub(crate) struct Recorder<'a> {
     /// What the current transaction read, in order (a location read twice is recorded twice:
     /// cheaper than looking it up, and checking it twice is harmless).
     pub(crate) reads: Vec<Read>,
+    /// A plain transfer's sender and nonce, to be given the stand-in balance and that nonce
+    /// when it has no code (its real value is recorded).
+    pub(crate) stand_in: Option<(Address, u64)>,
+    /// Set when the stand-in was served.
+    pub(crate) stood_in: bool,
 }
 
 impl<'a> Recorder<'a> {
@@ -42,8 +47,14 @@ impl<'a> Recorder<'a> {
         Recorder {
             base,
             reads: Vec::new(),
+            stand_in: None,
+            stood_in: false,
         }
     }
+}
+
+fn h_empty() -> B256 {
+    revm::primitives::KECCAK_EMPTY
 }
 
 impl revm::Database for Recorder<'_> {
@@ -53,6 +64,19 @@ impl revm::Database for Recorder<'_> {
         let info = self.base.account(address)?;
         let fields = info.as_ref().map(|a| (a.balance, a.nonce, a.code_hash));
         self.reads.push(Read::Account(address, fields));
+        if let Some((sender, nonce)) = self.stand_in
+            && sender == address
+            && fields.is_none_or(|(_, _, h)| h == revm::primitives::KECCAK_EMPTY)
+        {
+            self.stood_in = true;
+            let balance = super::commutative::STAND_IN_BALANCE;
+            return Ok(Some(crate::state::account_info(
+                balance,
+                nonce,
+                h_empty(),
+                None,
+            )));
+        }
         Ok(info)
     }
 

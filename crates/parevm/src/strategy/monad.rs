@@ -18,7 +18,17 @@
 //!    sequential execution does. An invalid transaction whose reads still hold is invalid in
 //!    sequential execution too, with the same error.
 //!
-//! What it costs against Block-STM: a chain of dependent transactions runs every transaction
+//! 3. **Relaxed merge.** A plain value transfer (no calldata, to an account without code)
+//!    observes its sender's and recipient's balances and nonces only through revm's validity
+//!    checks, and takes and gives amounts that do not depend on them. So its sender runs
+//!    speculatively with a stand-in balance and its own nonce (one sender's chain of payouts
+//!    does not fail on nonces its earlier transactions have not raised yet), and when only
+//!    the sender's or recipient's account changed, the merge re-runs revm's checks on the
+//!    merged sender and patches both accounts instead of executing it again (counted in
+//!    `relaxed_merges`); if the checks fail, it executes again and fails as sequential
+//!    execution does.
+//!
+//! What it costs against Block-STM: a chain of dependent contract calls runs every transaction
 //! twice (once speculatively, once in the merge), and the merge is one thread. What it saves:
 //! no multi-version memory, no validation rounds, no aborts during execution.
 

@@ -339,7 +339,7 @@ fn warnings(rows: &[Measurement]) -> Vec<String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = Vec::new();
     for r in rows {
-        let parallel = r.stats.fallbacks == 0 && r.stats.validations > 0;
+        let parallel = r.stats.fallbacks == 0 && r.strategy != "sequential" && r.threads > 1;
         let want = if parallel { r.threads.min(cpus) } else { 1 } as f64;
         if r.cpu_pct < 100.0 * want * 0.7 {
             out.push(format!(
@@ -414,10 +414,7 @@ mod tests {
             speedup: 1.0,
             cpu_pct,
             samples_ms: vec![],
-            stats: parevm::ExecStats {
-                validations: u64::from(parallel),
-                ..Default::default()
-            },
+            stats: Default::default(),
         }
     }
 

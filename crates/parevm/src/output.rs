@@ -61,22 +61,29 @@ pub struct ExecStats {
     pub executions: u64,
     /// Executions beyond the first of each transaction.
     pub re_executions: u64,
-    /// Read-set validations.
-    pub validations: u64,
-    /// Failed validations (incarnations aborted).
-    pub aborts: u64,
-    /// Executions suspended on a dependency.
-    pub suspensions: u64,
-    /// Transactions (or blocks) that fell back to sequential execution, with the reason.
+    /// Blocks (or their rests) run on the sequential strategy by a parallel one's size rules.
     pub fallbacks: u64,
-    /// Results merged by patching balances and nonces instead of re-executing (monad).
-    #[serde(default)]
-    pub relaxed_merges: u64,
     /// Transactions run sequentially at the start of a block before its parallel part began
-    /// (Block-STM's measured start; a block run sequentially in full counts as a fallback).
+    /// (the measured start; a block run sequentially in full counts as a fallback).
     pub sequential_start: u64,
     /// Wall time of the transaction phase, microseconds.
     pub tx_phase_us: u64,
+    /// The strategy's own counters, by name (Block-STM: `validations`, `aborts`,
+    /// `suspensions`; monad: `relaxed_merges`), beside the common ones in the JSON.
+    #[serde(flatten)]
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+impl ExecStats {
+    /// The strategy's counter `name` (0 when it has none).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// Adds `by` to the strategy's counter `name`.
+    pub fn count(&mut self, name: &str, by: u64) {
+        *self.counters.entry(name.to_string()).or_default() += by;
+    }
 }
 
 /// The complete result of executing a block.

@@ -217,7 +217,7 @@ impl Run<'_> {
         };
         stats.executions += counted.executions;
         stats.re_executions += counted.re_executions;
-        stats.relaxed_merges += counted.relaxed_merges;
+        stats.count("relaxed_merges", counted.counter("relaxed_merges"));
         result
     }
 
@@ -399,7 +399,7 @@ impl Run<'_> {
             let (mut out, fee) = match self.check(i, s, merged)? {
                 Merge::Keep(result) => result?,
                 Merge::Relaxed(result) => {
-                    stats.relaxed_merges += 1;
+                    stats.count("relaxed_merges", 1);
                     result
                 }
                 Merge::Again => {

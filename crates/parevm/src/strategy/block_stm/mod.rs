@@ -395,9 +395,9 @@ impl BlockStm {
         let executions = c.executions.load(Relaxed);
         stats.executions += executions;
         stats.re_executions = executions.saturating_sub(n as u64);
-        stats.validations = c.validations.load(Relaxed);
-        stats.aborts = c.aborts.load(Relaxed);
-        stats.suspensions = c.suspensions.load(Relaxed);
+        stats.count("validations", c.validations.load(Relaxed));
+        stats.count("aborts", c.aborts.load(Relaxed));
+        stats.count("suspensions", c.suspensions.load(Relaxed));
         // What the workers left to commit (usually the last few transactions).
         shared.commit.lock().commit_ready(&shared);
         let Shared { commit, mv, .. } = shared;

@@ -3,6 +3,7 @@
 use crate::replay::strategies;
 use clap::Args;
 use parevm::{
+    Engine,
     conformance::{CaseResult, Outcome, Summary, blocktest, json_files, statetest},
     error::LoadError,
     strategy::Strategy,
@@ -49,13 +50,21 @@ pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
         }
     }
     let bar = crate::progress((files.len() * strategies.len()) as u64, "files");
+    // (One engine for the files run at once: their blocks share its helper threads.)
+    let engine = match Engine::new(args.run.threads) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut summary = Summary::default();
     let mut all_cases: Vec<(String, CaseResult)> = Vec::new();
     for strategy in &strategies {
         let per_file: Vec<(PathBuf, Result<Vec<CaseResult>, LoadError>)> = files
             .par_iter()
             .map(|f| {
-                let r = run_file(suite, f, *strategy, args.run.threads);
+                let r = run_file(suite, f, *strategy, &engine);
                 bar.inc(1);
                 (f.clone(), r)
             })
@@ -103,10 +112,10 @@ fn run_file(
     suite: Suite,
     file: &std::path::Path,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
 ) -> Result<Vec<CaseResult>, LoadError> {
     match suite {
-        Suite::State => statetest::run_file(file, strategy, threads),
-        Suite::Blockchain => blocktest::run_file(file, strategy, threads),
+        Suite::State => statetest::run_file(file, strategy, engine),
+        Suite::Blockchain => blocktest::run_file(file, strategy, engine),
     }
 }

@@ -4,7 +4,7 @@
 
 use clap::Args;
 use parevm::{
-    fuzz,
+    Engine, fuzz,
     sources::adversarial::{self, Limits},
     strategy::{self, Strategy},
 };
@@ -65,6 +65,17 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
     } else {
         args.threads.clone()
     };
+    let engines = match threads
+        .iter()
+        .map(|&t| Engine::new(t))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let limits = Limits {
         max_txs: args.max_txs.max(1),
     };
@@ -75,7 +86,7 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
     for seed in args.seed..args.seed.saturating_add(args.blocks) {
         let g = adversarial::generate(seed, limits);
         txs += g.block.transactions.len() as u64;
-        let checked = fuzz::check_counted(&g, &strategies, &threads);
+        let checked = fuzz::check_counted(&g, &strategies, &engines);
         executed += checked.executed as u64;
         valid += u64::from(checked.valid);
         for m in checked.mismatches {
@@ -83,7 +94,8 @@ pub(crate) fn run(args: FuzzArgs) -> ExitCode {
             bar.suspend(|| println!("MISMATCH {m}"));
             if args.shrink {
                 let s = strategy::by_name(&m.strategy).expect("a resolved strategy");
-                let small = fuzz::shrink(&g, s, m.threads);
+                let engine = engines.iter().find(|e| e.threads() == m.threads);
+                let small = fuzz::shrink(&g, s, engine.expect("the engine that ran it"));
                 bar.suspend(|| print_shrunk(&small));
             }
         }

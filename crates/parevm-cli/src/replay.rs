@@ -67,6 +67,13 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
+    let engine = match parevm::Engine::new(args.run.threads) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let chain = ChainSpec::mainnet();
     let (mut passed, mut failed, mut unreadable) = (0usize, 0usize, false);
     let mut json = Vec::new();
@@ -90,7 +97,7 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
                     continue;
                 }
             };
-            let verdicts = check_block(&block, &state, &strategies, args.run.threads);
+            let verdicts = check_block(&block, &state, &strategies, &engine);
             let ok = verdicts.iter().all(|v| v.passed);
             if ok {
                 passed += 1
@@ -155,7 +162,13 @@ fn block_json(block: &parevm::Block, verdicts: &[StrategyVerdict]) -> serde_json
 
 pub(crate) fn example(threads: usize) -> ExitCode {
     let (block, state) = parevm::sources::example::transfer_block(64);
-    let verdicts = check_block(&block, &state, &strategy::registry(), threads);
+    let verdicts = match parevm::Engine::new(threads) {
+        Ok(engine) => check_block(&block, &state, &strategy::registry(), &engine),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     print_line("example", &block, &verdicts);
     if verdicts.iter().all(|v| v.passed) {
         ExitCode::SUCCESS

@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use parevm::{
-    ChainSpec, execute_block,
+    ChainSpec, Engine,
     sources::{
         fixtures::fixtures_dir,
         rpc::BlockFolder,
@@ -45,8 +45,9 @@ fn mainnet(c: &mut Criterion) {
     for folder in BlockFolder::discover(&fixtures.join("mainnet")).expect("fixtures") {
         let (block, state) = folder.load(&ChainSpec::mainnet()).expect("fixture");
         for (s, threads) in configs() {
+            let engine = Engine::new(threads).expect("threads");
             group.bench_function(format!("{}/{}-x{threads}", folder.name(), s.name()), |b| {
-                b.iter(|| execute_block(&block, &state, s, threads).expect("executes"))
+                b.iter(|| engine.execute(&block, &state, s).expect("executes"))
             });
         }
     }
@@ -64,8 +65,9 @@ fn workloads(c: &mut Criterion) {
         let spec = WorkloadSpec::new(kind, 30_000_000);
         let (block, state) = workload::generate(&spec);
         for (s, threads) in configs() {
+            let engine = Engine::new(threads).expect("threads");
             group.bench_function(format!("{}/{}-x{threads}", kind.name(), s.name()), |b| {
-                b.iter(|| execute_block(&block, &state, s, threads).expect("executes"))
+                b.iter(|| engine.execute(&block, &state, s).expect("executes"))
             });
         }
     }

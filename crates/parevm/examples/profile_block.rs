@@ -27,13 +27,14 @@ fn main() {
     };
     // One untimed run first: the first block faults in (and zeroes) the memory later blocks
     // reuse, which would otherwise dominate short profiles.
-    let first = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
+    let engine = parevm::Engine::new(threads).expect("threads");
+    let first = engine.execute(&block, &state, strategy).expect("execute");
     eprintln!("first run: {:?}", first.stats);
     // Timed like `parevm bench`: the execution only, not dropping its output; medians.
     let (mut times, starts): (Vec<std::time::Duration>, Vec<(u64, u64)>) = (0..iters)
         .map(|_| {
             let start = std::time::Instant::now();
-            let out = parevm::execute_block(&block, &state, strategy, threads).expect("execute");
+            let out = engine.execute(&block, &state, strategy).expect("execute");
             let took = start.elapsed();
             let how = (out.stats.fallbacks, out.stats.sequential_start);
             std::hint::black_box(out);

@@ -47,8 +47,8 @@
 
 use crate::{
     block::Block,
+    engine::{Engine, execute_block},
     error::ExecError,
-    execute_block,
     output::BlockOutput,
     state::StateView,
     strategy::{Strategy, sequential::Sequential},
@@ -167,17 +167,16 @@ fn clocked_runs<T, E>(repeat: usize, run: impl Fn() -> Result<T, E>) -> Result<(
     Ok((last.expect("at least one run"), wall / repeat as f64, cpu))
 }
 
-/// Runs `block` with `c` `repeat` times back to back: the last output, the wall time per run
-/// (ms) and the CPU%.
+/// Runs `block` with `strategy` on `engine` `repeat` times back to back: the last output, the
+/// wall time per run (ms) and the CPU%.
 fn timed(
     block: &Block,
     state: &dyn StateView,
-    c: Config,
+    strategy: &dyn Strategy,
+    engine: &Engine,
     repeat: usize,
 ) -> Result<(BlockOutput, f64, f64), ExecError> {
-    clocked_runs(repeat, || {
-        execute_block(block, state, c.strategy, c.threads)
-    })
+    clocked_runs(repeat, || engine.execute(block, state, strategy))
 }
 
 /// The no-coordination ceiling at one thread count: the block's parts and the pool that runs
@@ -314,11 +313,16 @@ pub fn measure(
             .copied()
             .filter(|c| c.strategy.name() != "sequential"),
     );
-    let (reference, reference_ms, _) = timed(block, state, all[0], 1)?;
+    // (An engine per configuration, its threads started before any clock runs.)
+    let engines = all
+        .iter()
+        .map(|c| Engine::new(c.threads))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (reference, reference_ms, _) = timed(block, state, all[0].strategy, &engines[0], 1)?;
     let repeat = runs_per_sample(reference_ms);
     tick();
-    for c in &all[1..] {
-        let (out, _, _) = timed(block, state, *c, 1)?;
+    for (c, engine) in all.iter().zip(&engines).skip(1) {
+        let (out, _, _) = timed(block, state, c.strategy, engine, 1)?;
         if let Some(diff) = reference.first_difference(&out) {
             return Err(ExecError::Evm(format!(
                 "{} x{} differs from sequential on {target}: {diff}",
@@ -353,9 +357,8 @@ pub fn measure(
             // Every other round in reverse order (see the module docs).
             let i = if round % 2 == 0 { k } else { runs - 1 - k };
             let run = |repeat| match all.get(i) {
-                Some(c) => {
-                    timed(block, state, *c, repeat).map(|(out, wall, cpu)| (Some(out), wall, cpu))
-                }
+                Some(c) => timed(block, state, c.strategy, &engines[i], repeat)
+                    .map(|(out, wall, cpu)| (Some(out), wall, cpu)),
                 None => ceilings[i - all.len()]
                     .1
                     .timed(state, repeat)

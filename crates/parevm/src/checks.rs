@@ -2,7 +2,7 @@
 
 use crate::{
     block::Block,
-    execute_block,
+    engine::{Engine, execute_block},
     output::{BlockOutput, ExecStats},
     state::StateView,
     strategy::{self, Strategy},
@@ -27,13 +27,15 @@ pub struct StrategyVerdict {
 }
 
 /// Executes `block` with each strategy, checks the header, and (when more than one strategy
-/// runs) compares every strategy's output with sequential execution's.
+/// runs) compares every strategy's output with sequential execution's. The parallel ones run
+/// on `engine`.
 pub fn check_block(
     block: &Block,
     state: &dyn StateView,
     strategies: &[&dyn Strategy],
-    threads: usize,
+    engine: &Engine,
 ) -> Vec<StrategyVerdict> {
+    let threads = engine.threads();
     let reference: Option<BlockOutput> = (strategies.len() > 1)
         .then(|| execute_block(block, state, &strategy::sequential::Sequential, 1).ok())
         .flatten();
@@ -48,7 +50,7 @@ pub fn check_block(
                 unchecked: vec![],
                 stats: None,
             };
-            match execute_block(block, state, *s, threads) {
+            match engine.execute(block, state, *s) {
                 Err(e) => verdict.problems.push(format!("execution failed: {e}")),
                 Ok(out) => {
                     let check = out.check_header(block);

@@ -37,6 +37,9 @@ pub enum ExecError {
     /// The block uses a rule parevm does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The worker threads could not be started (or zero were asked for).
+    #[error("worker threads: {0}")]
+    Workers(String),
     /// A worker thread panicked; the block's result is unknown.
     #[error("execution panicked in strategy {strategy}: {message}")]
     Panic {

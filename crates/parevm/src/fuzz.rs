@@ -4,7 +4,7 @@
 
 use crate::{
     checks::verdict_difference,
-    execute_block,
+    engine::{Engine, execute_block},
     sources::adversarial::{self, Generated, Limits},
     state::{LatencyState, StateView},
     strategy::{Strategy, sequential::Sequential},
@@ -33,24 +33,25 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// Generates the block of `seed` and runs it with each of `strategies` at each of `threads`,
-/// returning every mismatch with sequential execution (empty when all agree).
+/// Generates the block of `seed` and runs it with each of `strategies` on each of `engines`
+/// (one per thread count), returning every mismatch with sequential execution (empty when all
+/// agree).
 pub fn check_seed(
     seed: u64,
     limits: Limits,
     strategies: &[&dyn Strategy],
-    threads: &[usize],
+    engines: &[Engine],
 ) -> Vec<Mismatch> {
-    check_generated(&adversarial::generate(seed, limits), strategies, threads)
+    check_generated(&adversarial::generate(seed, limits), strategies, engines)
 }
 
 /// [`check_seed`] on a block already generated.
 pub fn check_generated(
     g: &Generated,
     strategies: &[&dyn Strategy],
-    threads: &[usize],
+    engines: &[Engine],
 ) -> Vec<Mismatch> {
-    check_counted(g, strategies, threads).mismatches
+    check_counted(g, strategies, engines).mismatches
 }
 
 /// What one block's check found.
@@ -66,7 +67,7 @@ pub struct Checked {
 }
 
 /// [`check_generated`], also telling how much of the block sequential execution ran.
-pub fn check_counted(g: &Generated, strategies: &[&dyn Strategy], threads: &[usize]) -> Checked {
+pub fn check_counted(g: &Generated, strategies: &[&dyn Strategy], engines: &[Engine]) -> Checked {
     let cached = LatencyState::new(&g.state, std::time::Duration::ZERO);
     let view: &dyn StateView = if g.cached_reads { &cached } else { &g.state };
     let reference = execute_block(&g.block, view, &Sequential, 1);
@@ -77,13 +78,13 @@ pub fn check_counted(g: &Generated, strategies: &[&dyn Strategy], threads: &[usi
     };
     let mut mismatches = Vec::new();
     for s in strategies {
-        for &t in threads {
-            let out = execute_block(&g.block, view, *s, t);
+        for engine in engines {
+            let out = engine.execute(&g.block, view, *s);
             if let Some(difference) = verdict_difference(&reference, &out) {
                 mismatches.push(Mismatch {
                     seed: g.seed,
                     strategy: s.name().to_string(),
-                    threads: t,
+                    threads: engine.threads(),
                     difference,
                 });
             }
@@ -97,10 +98,11 @@ pub fn check_counted(g: &Generated, strategies: &[&dyn Strategy], threads: &[usi
 }
 
 /// The smallest block found by removing transactions from `g` (one at a time, from the end
-/// first) while `strategy` at `threads` still disagrees with sequential execution on it.
+/// first) while `strategy` on `engine` still disagrees with sequential execution on it.
 /// Returns `g` itself when it does not disagree.
-pub fn shrink(g: &Generated, strategy: &dyn Strategy, threads: usize) -> Generated {
-    let fails = |g: &Generated| !check_generated(g, &[strategy], &[threads]).is_empty();
+pub fn shrink(g: &Generated, strategy: &dyn Strategy, engine: &Engine) -> Generated {
+    let fails =
+        |g: &Generated| !check_generated(g, &[strategy], std::slice::from_ref(engine)).is_empty();
     let mut best = g.clone();
     if !fails(&best) {
         return best;

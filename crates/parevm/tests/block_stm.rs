@@ -541,12 +541,19 @@ fn a_panicking_worker_is_an_error_not_a_deadlock() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let view = Panicking(&state, poisoned);
+        let engine = parevm::Engine::new(4).unwrap();
         // (`block-stm` runs a block this small sequentially: the variant speculates.)
         let results: Vec<_> = strategy::registry()
             .into_iter()
             .chain(strategy::variants())
-            .map(|s| (s.name(), execute_block(&block, &view, s, 4)))
+            .map(|s| (s.name(), engine.execute(&block, &view, s)))
             .collect();
+        // The engine's threads survive the panics and run the block on a healthy state.
+        let reference = execute_block(&block, &state, &Sequential, 1).unwrap();
+        for s in strategy::parallel() {
+            let out = engine.execute(&block, &state, s).unwrap();
+            assert_eq!(reference.first_difference(&out), None, "{}", s.name());
+        }
         tx.send(
             results
                 .into_iter()

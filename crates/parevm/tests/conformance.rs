@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 type RunFile = fn(
     &Path,
     &dyn parevm::Strategy,
-    usize,
+    &parevm::Engine,
 ) -> Result<Vec<parevm::conformance::CaseResult>, parevm::LoadError>;
 
 fn run_suite(dir: &Path, run: RunFile, threads: usize) -> Vec<(String, Summary, Vec<String>)> {
@@ -37,9 +37,10 @@ fn run_suite(dir: &Path, run: RunFile, threads: usize) -> Vec<(String, Summary, 
                     .into_iter()
                     .map(|chunk| {
                         scope.spawn(move || {
+                            let engine = parevm::Engine::new(threads).expect("threads");
                             chunk
                                 .iter()
-                                .map(|f| (f.clone(), run(f, s, threads)))
+                                .map(|f| (f.clone(), run(f, s, &engine)))
                                 .collect::<Vec<_>>()
                         })
                     })
@@ -147,7 +148,11 @@ fn corrupted(
     edit(&mut v);
     let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}.json"));
     std::fs::write(&dst, serde_json::to_string(&v).unwrap()).unwrap();
-    run(&dst, &strategy::sequential::Sequential, 1)
+    run(
+        &dst,
+        &strategy::sequential::Sequential,
+        &parevm::Engine::new(1).unwrap(),
+    )
 }
 
 fn first_test(v: &mut serde_json::Value) -> &mut serde_json::Value {
@@ -175,7 +180,12 @@ fn runners_detect_wrong_expectations_and_bad_files() {
     };
     // The unmodified file passes.
     assert!(!failed(
-        statetest::run_file(&st, &strategy::sequential::Sequential, 1).unwrap()
+        statetest::run_file(
+            &st,
+            &strategy::sequential::Sequential,
+            &parevm::Engine::new(1).unwrap()
+        )
+        .unwrap()
     ));
     // A wrong post-state root fails.
     let r = corrupted(&st, "bad_root", statetest::run_file, |v| {
@@ -233,7 +243,12 @@ fn runners_detect_wrong_expectations_and_bad_files() {
         .unwrap()
         .remove(0);
     assert!(!failed(
-        blocktest::run_file(&bt, &strategy::sequential::Sequential, 1).unwrap()
+        blocktest::run_file(
+            &bt,
+            &strategy::sequential::Sequential,
+            &parevm::Engine::new(1).unwrap()
+        )
+        .unwrap()
     ));
     let r = corrupted(&bt, "bad_post_state", blocktest::run_file, |v| {
         let post = first_test(v)["postState"].as_object_mut().unwrap();

@@ -3,7 +3,7 @@
 //! `parevm::sources::adversarial` for what the blocks contain). `PAREVM_FUZZ_BLOCKS=N` runs
 //! more blocks; `parevm fuzz` runs many more.
 
-use parevm::{fuzz::check_seed, sources::adversarial::Limits, strategy};
+use parevm::{Engine, fuzz::check_seed, sources::adversarial::Limits, strategy};
 
 #[test]
 fn every_strategy_equals_sequential_on_adversarial_blocks() {
@@ -16,14 +16,13 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let strategies = strategy::parallel();
+    let engines: Vec<Engine> = [1, 2, 4, 8]
+        .into_iter()
+        .map(|t| Engine::new(t).unwrap())
+        .collect();
     let mut failures = Vec::new();
     for seed in first..first + blocks {
-        failures.extend(check_seed(
-            seed,
-            Limits::default(),
-            &strategies,
-            &[1, 2, 4, 8],
-        ));
+        failures.extend(check_seed(seed, Limits::default(), &strategies, &engines));
     }
     let shown: Vec<String> = failures.iter().take(20).map(|m| m.to_string()).collect();
     assert!(
@@ -38,13 +37,15 @@ fn every_strategy_equals_sequential_on_adversarial_blocks() {
 /// runs more than twice (its statistics count executions and re-executions).
 #[test]
 fn monad_executes_no_transaction_more_than_twice() {
-    use parevm::{execute_block, sources::adversarial, strategy::monad::Monad};
+    use parevm::{sources::adversarial, strategy::monad::Monad};
     let monad = Monad::SPECULATIVE;
+    let engines: Vec<Engine> = [1, 2, 4].map(|t| Engine::new(t).unwrap()).into();
     for seed in 0..300 {
         let g = adversarial::generate(seed, Limits::default());
         let n = g.block.transactions.len() as u64;
-        for threads in [1, 2, 4] {
-            let Ok(out) = execute_block(&g.block, &g.state, &monad, threads) else {
+        for engine in &engines {
+            let threads = engine.threads();
+            let Ok(out) = engine.execute(&g.block, &g.state, &monad) else {
                 continue;
             };
             let s = &out.stats;

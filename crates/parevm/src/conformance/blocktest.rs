@@ -13,8 +13,8 @@ use super::{
 use crate::{
     block::{Block, Ommer},
     chain::{ChainSpec, Fork},
+    engine::Engine,
     error::LoadError,
-    execute_block,
     sources::{
         json::{self},
         tx::from_envelope,
@@ -32,7 +32,7 @@ use std::path::Path;
 pub fn run_file(
     path: &Path,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
 ) -> Result<Vec<CaseResult>, LoadError> {
     let (file_name, tests) = super::read_tests(path)?;
     let mut results = Vec::new();
@@ -68,7 +68,7 @@ pub fn run_file(
                 }
             }
         };
-        let outcome = run_test(test, fork, strategy, threads)
+        let outcome = run_test(test, fork, strategy, engine)
             .map_err(|m| LoadError::invalid(path, format!("test {name}: {m}")))?;
         results.push(CaseResult {
             name: label,
@@ -88,7 +88,7 @@ fn run_test(
     test: &Value,
     fork: Fork,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
 ) -> Result<Outcome, String> {
     let chain = ChainSpec::single_fork(1, fork);
     let mut genesis_state = parse_pre(json::field(test, "pre", "test")?)?;
@@ -184,7 +184,7 @@ fn run_test(
             system_operations: true,
             header,
         };
-        let out = match execute_block(&block, &state, strategy, threads) {
+        let out = match engine.execute(&block, &state, strategy) {
             Ok(out) => out,
             Err(_) if expects_failure => continue,
             Err(e) => return Ok(Outcome::Failed(format!("block {i}: {e}"))),

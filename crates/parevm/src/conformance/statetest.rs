@@ -9,8 +9,8 @@ use super::{CaseResult, Outcome, skip};
 use crate::{
     block::{Block, Transaction},
     chain::{BlobParams, ChainSpec, Fork},
+    engine::Engine,
     error::{ExecError, LoadError},
-    execute_block,
     sources::json::{self},
     state::{BlockHashes, Bytecode, InMemoryState},
     strategy::Strategy,
@@ -29,7 +29,7 @@ use std::path::Path;
 pub fn run_file(
     path: &Path,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
 ) -> Result<Vec<CaseResult>, LoadError> {
     let (file_name, tests) = super::read_tests(path)?;
     let mut results = Vec::new();
@@ -54,7 +54,7 @@ pub fn run_file(
             }
             continue;
         }
-        run_test(test, &label, strategy, threads, &mut results)
+        run_test(test, &label, strategy, engine, &mut results)
             .map_err(|m| LoadError::invalid(path, format!("test {name}: {m}")))?;
     }
     Ok(results)
@@ -64,7 +64,7 @@ fn run_test(
     test: &Value,
     label: &str,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
     results: &mut Vec<CaseResult>,
 ) -> Result<(), String> {
     let env = json::field(test, "env", "test")?;
@@ -121,7 +121,7 @@ fn run_test(
                 case.get("txbytes"),
             )
             .map_err(|m| format!("{fork_name} case {i}: {m}"))?;
-            let outcome = check_case(&block, &pre, case, strategy, threads)
+            let outcome = check_case(&block, &pre, case, strategy, engine)
                 .map_err(|m| format!("{fork_name} case {i}: {m}"))?;
             results.push(CaseResult { name, outcome });
         }
@@ -348,12 +348,12 @@ fn check_case(
     pre: &InMemoryState,
     case: &Value,
     strategy: &dyn Strategy,
-    threads: usize,
+    engine: &Engine,
 ) -> Result<Outcome, String> {
     let expected_root = json::b256(json::field(case, "hash", "post case")?, "hash")?;
     let expected_logs = json::b256(json::field(case, "logs", "post case")?, "logs")?;
     let expected_exception = case.get("expectException").and_then(Value::as_str);
-    let (post, logs) = match execute_block(block, pre, strategy, threads) {
+    let (post, logs) = match engine.execute(block, pre, strategy) {
         Ok(out) => {
             if let Some(ex) = expected_exception {
                 return Ok(Outcome::Failed(format!(

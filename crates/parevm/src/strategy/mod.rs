@@ -15,6 +15,8 @@ pub(crate) mod common;
 pub mod monad;
 pub mod sequential;
 
+pub use common::pool::Workers;
+
 use crate::{
     block::Block,
     error::ExecError,
@@ -36,7 +38,8 @@ pub trait Strategy: Send + Sync {
         true
     }
 
-    /// Executes `block.transactions` on top of `state` with up to `threads` worker threads.
+    /// Executes `block.transactions` on top of `state` on `workers` (the calling thread and
+    /// its helpers; a strategy may use fewer).
     ///
     /// On success, returns the outputs in block order and leaves `state` with every
     /// transaction's changes applied in order; a strategy may skip applying them when
@@ -46,7 +49,7 @@ pub trait Strategy: Send + Sync {
         &self,
         block: &Block,
         state: &mut Overlay<'_>,
-        threads: usize,
+        workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError>;
 }

@@ -33,12 +33,11 @@
 //! no multi-version memory, no validation rounds, no aborts during execution.
 
 use super::{
-    Strategy,
+    Strategy, Workers,
     common::{
         commutative::{
             STAND_IN_BALANCE, check_sender, plain_transfer_recipient, stand_in_eligible,
         },
-        pool::pool,
         recording::{Read, Recorder},
         size::{Begin, SizeRules},
     },
@@ -118,14 +117,14 @@ impl Strategy for Monad {
         &self,
         block: &Block,
         state: &mut Overlay<'_>,
-        threads: usize,
+        workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let n = block.transactions.len();
         if n == 0 {
             return Ok(Vec::new());
         }
-        let before = match self.rules.begin(block, state, threads, stats)? {
+        let before = match self.rules.begin(block, state, workers.threads(), stats)? {
             Begin::Finished(outputs) => return Ok(outputs),
             Begin::Parallel { before, .. } => before,
         };
@@ -140,7 +139,7 @@ impl Strategy for Monad {
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
         };
-        let outputs = run.execute_and_merge(before, threads, stats)?;
+        let outputs = run.execute_and_merge(before, workers, stats)?;
         stats.executions += (n - first) as u64;
         // (Merged on an overlay of its own while the workers read `state`: applied here.)
         if crate::core::needs_post_transaction_state(block) {
@@ -171,12 +170,12 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Executes the block on `threads` threads and merges it on the calling thread, which
+    /// Executes the block on `workers` and merges it on the calling thread, which
     /// also executes chunks while the next result to merge is not ready.
     fn execute_and_merge(
         &self,
         before: Progress,
-        threads: usize,
+        workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let before = Mutex::new(Some(before));
@@ -189,32 +188,21 @@ impl Run<'_> {
             self.stop.store(true, Release);
             (result, counted)
         };
-        let (result, counted) = if threads <= 1 {
-            merge()
-        } else {
-            let helpers = threads - 1;
-            let mut out = None;
-            pool(helpers).in_place_scope(|s| {
-                for _ in 0..helpers {
-                    s.spawn(|_| {
-                        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
-                            while !self.stop.load(Acquire) {
-                                if !self.execute_chunk(&mut worker) {
-                                    break;
-                                }
-                            }
-                        }));
-                        if let Err(payload) = run {
-                            let message = crate::error::panic_message(payload.as_ref());
-                            self.panic.lock().get_or_insert(message);
-                        }
-                    });
+        let help = || {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
+                while !self.stop.load(Acquire) {
+                    if !self.execute_chunk(&mut worker) {
+                        break;
+                    }
                 }
-                out = Some(merge());
-            });
-            out.expect("the merge ran")
+            }));
+            if let Err(payload) = run {
+                let message = crate::error::panic_message(payload.as_ref());
+                self.panic.lock().get_or_insert(message);
+            }
         };
+        let (result, counted) = workers.scope(workers.threads() - 1, help, merge);
         stats.executions += counted.executions;
         stats.re_executions += counted.re_executions;
         stats.count("relaxed_merges", counted.counter("relaxed_merges"));

@@ -31,7 +31,7 @@ impl Strategy for Sequential {
         &self,
         block: &Block,
         state: &mut Overlay<'_>,
-        _threads: usize,
+        _workers: &super::Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let mut done = Progress::default();

@@ -77,7 +77,7 @@ mod view;
 pub use crate::strategy::common::{size::SizeRules, start::Start};
 
 use super::{Strategy, common::size::Begin, sequential};
-use crate::strategy::common::pool::pool;
+use crate::strategy::Workers;
 use crate::{
     block::Block,
     core::TxExecutor,
@@ -254,7 +254,7 @@ impl Strategy for BlockStm {
         &self,
         block: &Block,
         state: &mut Overlay<'_>,
-        threads: usize,
+        workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let n = block.transactions.len();
@@ -266,11 +266,11 @@ impl Strategy for BlockStm {
                 "block-stm: {n} transactions exceed the multi-version memory's 31-bit indices"
             )));
         }
-        match self.rules.begin(block, state, threads, stats)? {
+        match self.rules.begin(block, state, workers.threads(), stats)? {
             Begin::Finished(outputs) => Ok(outputs),
             Begin::Parallel { before, took } => {
                 let pace = commit::Pace::of(block, before.outputs.len(), took);
-                self.run_parallel(block, before, pace, state, threads, stats)
+                self.run_parallel(block, before, pace, state, workers, stats)
             }
         }
     }
@@ -285,7 +285,7 @@ impl BlockStm {
         before: sequential::Progress,
         pace: Option<commit::Pace>,
         state: &mut Overlay<'_>,
-        threads: usize,
+        workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let first = before.outputs.len();
@@ -293,13 +293,8 @@ impl BlockStm {
         let n = txs.len();
         // Wake the pool's threads now: a sleeping thread takes 5 to 30 µs to wake, which the
         // setup below hides in part (a small block's whole run is tens of microseconds).
-        let threads = threads.clamp(1, n);
-        if threads > 1 {
-            let pool = pool(threads - 1);
-            for _ in 1..threads {
-                pool.spawn(|| {});
-            }
-        }
+        let threads = workers.threads().clamp(1, n);
+        workers.wake(threads - 1);
         let state_clear = block.fork.spec_id().is_enabled_in(SpecId::SPURIOUS_DRAGON);
         let mv = MvMemory::new(
             txs,
@@ -333,7 +328,7 @@ impl BlockStm {
             commit: Mutex::new(committer),
             helpers_running: AtomicUsize::new(threads - 1),
         };
-        // The calling thread is one of the workers; the others come from a persistent pool.
+        // The calling thread is one of the workers; the others are the engine's helpers.
         // It first works out the scheduling hints, while the others already execute (a
         // transaction whose hints are not known yet just runs speculatively; see [`hints`]).
         let build_and_work = || {
@@ -360,13 +355,11 @@ impl BlockStm {
         if threads == 1 {
             build_and_work();
         } else {
-            pool(threads - 1).in_place_scope(|s| {
-                for _ in 1..threads {
-                    s.spawn(|_| {
-                        worker(&shared);
-                        shared.helpers_running.fetch_sub(1, Release);
-                    });
-                }
+            let help = || {
+                worker(&shared);
+                shared.helpers_running.fetch_sub(1, Release);
+            };
+            workers.scope(threads - 1, help, || {
                 build_and_work();
                 // The end of the scope puts this thread to sleep until the pool's workers have
                 // signalled that their jobs returned, and on the reference VM waking it up
@@ -404,7 +397,7 @@ impl BlockStm {
         let committer = commit.into_inner();
         if committer.bailed() {
             // Serial: what is committed is final; the rest runs sequentially on top of it.
-            mv.free(threads);
+            mv.free(workers);
             let mut done = committer.into_progress()?;
             for out in &done.outputs[first..] {
                 state.apply(&out.changes);
@@ -433,7 +426,7 @@ impl BlockStm {
                 }
             }
         }
-        mv.free(threads);
+        mv.free(workers);
         Ok(outputs)
     }
 }

@@ -1,4 +1,4 @@
-//! What every parallel strategy shares: the worker pools, the read-recording view, and the
+//! What every parallel strategy shares: the worker threads, the read-recording view, and the
 //! size rules with the measured start that decide when a block is not worth a parallel run.
 
 pub(crate) mod commutative;

@@ -18,7 +18,7 @@ use crate::{
     error::ExecError,
     output::{ExecStats, TxOutput},
     state::Overlay,
-    strategy::{Strategy, sequential},
+    strategy::sequential,
 };
 
 /// When a block runs on the sequential strategy instead of in parallel.
@@ -85,7 +85,9 @@ impl SizeRules {
     ) -> Result<Begin, ExecError> {
         if self.runs_sequentially(block, threads) {
             stats.fallbacks += 1;
-            let outputs = sequential::Sequential.execute_transactions(block, state, 1, stats)?;
+            let mut done = sequential::Progress::default();
+            sequential::run_while(block, state, &mut done, stats, |_| true)?;
+            let outputs = done.outputs;
             return Ok(Begin::Finished(outputs));
         }
         let began = std::time::Instant::now();

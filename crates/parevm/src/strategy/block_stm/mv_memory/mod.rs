@@ -32,6 +32,7 @@
 
 use super::{lazy_index::LazyIndex, scheduler::TxIdx, slot_map::SlotMap};
 use crate::state::{StateError, StateView};
+use crate::strategy::Workers;
 use alloy_primitives::{Address, U256, map::HashSet};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
@@ -148,13 +149,13 @@ impl<'a> MvMemory<'a> {
         }
     }
 
-    /// Frees the memory with `threads` threads (its shards in parallel): dropping tens of
+    /// Frees the memory on `workers` (its shards in parallel): dropping tens of
     /// thousands of slots took 2.3 ms of a 47,619-transaction block on one thread.
-    pub(crate) fn free(self, threads: usize) {
+    pub(crate) fn free(self, workers: &Workers) {
         // (Sized by transactions: small blocks free on one thread.)
         let transactions = self.tx_writes.len();
         let MvMemory { shards, .. } = self;
-        crate::strategy::common::pool::parallel_chunks(shards, transactions, threads, drop);
+        workers.parallel_chunks(shards, transactions, drop);
     }
 
     /// The hash of `loc` that picks its shard, its lowest-writer bucket and its fingerprint

@@ -14,12 +14,14 @@ mod latency;
 mod memory;
 mod overlay;
 pub mod root;
+mod shared;
 
 pub use changes::{AccountChange, StateChanges};
 pub use latency::LatencyState;
 pub use memory::{BlockHashes, InMemoryState, PlainAccount};
 pub use overlay::Overlay;
 pub use revm::state::{AccountInfo, Bytecode};
+pub use shared::SharedOverlay;
 
 use alloy_primitives::{Address, B256, U256};
 

@@ -17,11 +17,42 @@ use revm::{
     state::{AccountInfo, Bytecode},
 };
 
+/// One account's changes since the base.
 #[derive(Debug, Clone, Default)]
 struct OverlayAccount {
     info: Option<(U256, u64, B256)>,
     cleared: bool,
     storage: HashMap<U256, U256>,
+}
+
+impl OverlayAccount {
+    /// Applies one transaction's change of the account.
+    fn apply(&mut self, change: &AccountChange) {
+        self.info = change.info;
+        if change.storage_cleared || change.info.is_none() {
+            self.cleared = true;
+            self.storage.clear();
+        }
+        self.storage
+            .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    /// A slot's value, when the changes decide it (`None`: the base's value holds).
+    fn storage(&self, index: U256) -> Option<U256> {
+        match self.storage.get(&index) {
+            Some(v) => Some(*v),
+            None if self.cleared => Some(U256::ZERO),
+            None => None,
+        }
+    }
+}
+
+/// The code of a change that sets one, keyed by its hash.
+pub(super) fn new_code(change: &AccountChange) -> Option<(B256, &Bytecode)> {
+    match (&change.code, change.info) {
+        (Some(code), Some((_, _, hash))) => Some((hash, code)),
+        _ => None,
+    }
 }
 
 /// A base state plus the changes applied on top of it.
@@ -53,6 +84,12 @@ impl<'a> Overlay<'a> {
         self.base
     }
 
+    /// Drops every change (keeping the memory for the next ones).
+    pub fn clear(&mut self) {
+        self.accounts.clear();
+        self.codes.clear();
+    }
+
     /// Applies changes, in order, on top of the current overlay.
     pub fn apply(&mut self, changes: &StateChanges) {
         for (address, change) in changes {
@@ -61,18 +98,10 @@ impl<'a> Overlay<'a> {
     }
 
     fn apply_one(&mut self, address: Address, change: &AccountChange) {
-        if let (Some(code), Some((_, _, hash))) = (&change.code, change.info) {
+        if let Some((hash, code)) = new_code(change) {
             self.codes.entry(hash).or_insert_with(|| code.clone());
         }
-        let entry = self.accounts.entry(address).or_default();
-        entry.info = change.info;
-        if change.storage_cleared || change.info.is_none() {
-            entry.cleared = true;
-            entry.storage.clear();
-        }
-        entry
-            .storage
-            .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+        self.accounts.entry(address).or_default().apply(change);
     }
 }
 
@@ -107,13 +136,13 @@ impl StateView for Overlay<'_> {
 
     #[inline]
     fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
-        match self.accounts.get(&address) {
+        match self
+            .accounts
+            .get(&address)
+            .and_then(|acc| acc.storage(index))
+        {
+            Some(v) => Ok(v),
             None => self.base.storage(address, index),
-            Some(acc) => match acc.storage.get(&index) {
-                Some(v) => Ok(*v),
-                None if acc.cleared => Ok(U256::ZERO),
-                None => self.base.storage(address, index),
-            },
         }
     }
 

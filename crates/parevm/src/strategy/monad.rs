@@ -1,15 +1,19 @@
 //! Monad-style execution: every transaction executes optimistically and in parallel, then one
 //! merger applies the results strictly in block order, re-executing a transaction at most once.
 //!
-//! 1. **Execute all.** Workers run every transaction against the state before the block's
-//!    transactions, through a view that records each account and storage value read
-//!    (`common::recording`), claiming chunks of transactions in block order. The beneficiary's fee is deferred when a transaction never loads
-//!    the beneficiary, so that fees alone do not make every transaction conflict.
+//! 1. **Execute all.** Workers claim chunks of transactions in block order and run each
+//!    against the merged prefix as it is when they read it (the state before the block's
+//!    transactions at first) plus the changes of the chunk's earlier transactions, through a
+//!    view that records each account and storage value read (`common::recording`). The
+//!    beneficiary's fee is deferred when a transaction never loads the beneficiary, so that
+//!    fees alone do not make every transaction conflict.
 //! 2. **Merge in order**, on the calling thread, as soon as each result is there (the merger
-//!    executes chunks itself while the next result is not), on an overlay of its own above
-//!    the state the workers read. For transaction `i`, the merged state holds exactly the effects of
-//!    transactions `0..i`, as sequential execution leaves them. If every value `i` read still
-//!    holds there, `i` would read the same values now, so it computes the same result (a
+//!    executes chunks itself while the next result is not), into the shared overlay the
+//!    workers read (`state::SharedOverlay`). For transaction `i`, the merged state holds
+//!    exactly the effects of transactions `0..i`, as sequential execution leaves them. Where a
+//!    worker's reads came from (an older prefix, a chunk neighbour's speculative changes) does
+//!    not matter: the check asks only whether each value read is the value at `0..i`. If every
+//!    value `i` read still holds there, `i` would read the same values now, so it computes the same result (a
 //!    transaction's outcome is a function of what it reads: code and block hashes do not change
 //!    within a block), and its changes are applied as they are. Otherwise `i` is executed again
 //!    on the merged state, which is sequential execution itself, so that result is final: no
@@ -49,7 +53,7 @@ use crate::{
     core::{TxExecutor, check_block_limits},
     error::ExecError,
     output::{ExecStats, TxOutput},
-    state::{Overlay, RevmDb, StateView, changes::credit_change},
+    state::{Overlay, RevmDb, SharedOverlay, StateView, changes::credit_change},
 };
 use alloy_primitives::U256;
 use parking_lot::Mutex;
@@ -133,7 +137,7 @@ impl Strategy for Monad {
             block,
             first,
             env: (block.block_env(), block.cfg_env()),
-            base: &*state,
+            merged: SharedOverlay::new(&*state, 4 * (n - first)),
             slots: (first..n).map(|_| Mutex::new(None)).collect(),
             next_chunk: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -159,8 +163,9 @@ struct Run<'a> {
     first: usize,
     /// The block's revm environment, for the relaxed merge's validity checks.
     env: (revm::context::BlockEnv, revm::context::CfgEnv),
-    /// The state before the transactions, which every speculative execution reads.
-    base: &'a dyn StateView,
+    /// The state before the transactions plus the merged prefix: what every execution reads,
+    /// and what the merger extends.
+    merged: SharedOverlay<'a>,
     slots: Vec<Mutex<Option<Speculative>>>,
     next_chunk: AtomicUsize,
     /// Set when the merger is done (or failed): workers stop claiming chunks.
@@ -180,8 +185,8 @@ impl Run<'_> {
     ) -> Result<Vec<TxOutput>, ExecError> {
         let before = Mutex::new(Some(before));
         let merge = || {
-            let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
-            let mut exec = TxExecutor::new(self.block, RevmDb(Overlay::new(self.base)));
+            let mut worker = TxExecutor::new(self.block, Recorder::new(&self.merged));
+            let mut exec = TxExecutor::new(self.block, RevmDb(&self.merged));
             let mut counted = ExecStats::default();
             let before = before.lock().take().expect("merged once");
             let result = self.merge(before, &mut exec, &mut worker, &mut counted);
@@ -190,7 +195,7 @@ impl Run<'_> {
         };
         let help = || {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut worker = TxExecutor::new(self.block, Recorder::new(self.base));
+                let mut worker = TxExecutor::new(self.block, Recorder::new(&self.merged));
                 while !self.stop.load(Acquire) {
                     if !self.execute_chunk(&mut worker) {
                         break;
@@ -215,6 +220,8 @@ impl Run<'_> {
         if first >= self.slots.len() {
             return false;
         }
+        // A chunk runs in order on the merged prefix plus its own earlier transactions' changes.
+        worker.db_mut().forget();
         for j in first..(first + CHUNK).min(self.slots.len()) {
             let i = self.first + j;
             let tx = &self.block.transactions[i];
@@ -228,6 +235,10 @@ impl Run<'_> {
             let db = worker.db_mut();
             let reads = std::mem::take(&mut db.reads);
             let stood_in = db.stood_in;
+            // (Not a stand-in's changes: its sender's balance is made up.)
+            if let (Ok((out, _)), false) = (&result, stood_in) {
+                db.keep(&out.changes);
+            }
             *self.slots[j].lock() = Some(Speculative {
                 result,
                 reads,
@@ -327,12 +338,16 @@ impl Run<'_> {
         {
             return Ok(None);
         }
+        // (What the speculative run gave the sender: its first read of the account.)
         let read_balance = if stood_in {
             STAND_IN_BALANCE
         } else {
-            match self.base.account_fields(sender)? {
-                Some((b, _, _)) => b,
-                None => return Ok(None),
+            match reads.iter().find_map(|r| match r {
+                Read::Account(a, v) if *a == sender => Some(*v),
+                _ => None,
+            }) {
+                Some(Some((b, _, _))) => b,
+                _ => return Ok(None),
             }
         };
         let now = merged.account_fields(sender)?;
@@ -368,7 +383,7 @@ impl Run<'_> {
     fn merge(
         &self,
         before: Progress,
-        exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
+        exec: &mut TxExecutor<RevmDb<&SharedOverlay<'_>>>,
         worker: &mut TxExecutor<Recorder<'_>>,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
@@ -383,7 +398,7 @@ impl Run<'_> {
             check_block_limits(block, i, gas, blob_gas)?;
             let s = self.take(j, worker)?;
             let tx = &block.transactions[i];
-            let merged: &dyn StateView = &exec.db_mut().0;
+            let merged: &dyn StateView = &self.merged;
             let (mut out, fee) = match self.check(i, s, merged)? {
                 Merge::Keep(result) => result?,
                 Merge::Relaxed(result) => {
@@ -397,7 +412,7 @@ impl Run<'_> {
                 }
             };
             if let Some(fee) = fee {
-                let before = exec.db_mut().0.account_fields(beneficiary)?;
+                let before = self.merged.account_fields(beneficiary)?;
                 if let Some(change) = credit_change(before, fee, state_clear) {
                     out.changes.insert(beneficiary, change);
                 }
@@ -405,7 +420,7 @@ impl Run<'_> {
             gas += out.gas_used;
             blob_gas += out.blob_gas_used;
             out.receipt.cumulative_gas_used = gas;
-            exec.db_mut().0.apply(&out.changes);
+            self.merged.apply(&out.changes)?;
             outputs.push(out);
         }
         Ok(outputs)

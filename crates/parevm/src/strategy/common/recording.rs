@@ -6,7 +6,7 @@
 //! Code (by hash) and block hashes are not recorded: neither changes within a block for a
 //! given key.
 
-use crate::state::{AccountInfo, Bytecode, StateError, StateView};
+use crate::state::{AccountInfo, Bytecode, Overlay, StateChanges, StateError, StateView};
 use alloy_primitives::{Address, B256, U256};
 
 /// One value a transaction read.
@@ -28,9 +28,10 @@ impl Read {
     }
 }
 
-/// The EVM's database over `base`, recording every account and storage read.
+/// The EVM's database over `base` plus changes the caller chose to keep (a worker's own
+/// earlier transactions), recording every account and storage read.
 pub(crate) struct Recorder<'a> {
-    base: &'a dyn StateView,
+    base: Overlay<'a>,
     /// What the current transaction read, in order (a location read twice is recorded twice:
     /// cheaper than looking it up, and checking it twice is harmless).
     pub(crate) reads: Vec<Read>,
@@ -45,11 +46,21 @@ impl<'a> Recorder<'a> {
     /// A recorder over `base`, with nothing read yet.
     pub(crate) fn new(base: &'a dyn StateView) -> Self {
         Recorder {
-            base,
+            base: Overlay::new(base),
             reads: Vec::new(),
             stand_in: None,
             stood_in: false,
         }
+    }
+
+    /// Reads see `changes` from now on (over earlier kept changes).
+    pub(crate) fn keep(&mut self, changes: &StateChanges) {
+        self.base.apply(changes);
+    }
+
+    /// Reads see `base` alone again.
+    pub(crate) fn forget(&mut self) {
+        self.base.clear();
     }
 }
 

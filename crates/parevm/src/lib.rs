@@ -21,6 +21,7 @@
 //! assert!(out.check_header(&block).passed());
 //! ```
 
+pub mod bal;
 pub mod bench;
 pub mod block;
 pub mod chain;

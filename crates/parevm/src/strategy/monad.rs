@@ -137,6 +137,7 @@ impl Strategy for Monad {
             block,
             first,
             env: (block.block_env(), block.cfg_env()),
+            base: &*state,
             merged: SharedOverlay::new(&*state, 4 * (n - first)),
             slots: (first..n).map(|_| Mutex::new(None)).collect(),
             next_chunk: AtomicUsize::new(0),
@@ -166,6 +167,8 @@ struct Run<'a> {
     /// The state before the transactions plus the merged prefix: what every execution reads,
     /// and what the merger extends.
     merged: SharedOverlay<'a>,
+    /// The state before the transactions (what the merged prefix is over).
+    base: &'a dyn StateView,
     slots: Vec<Mutex<Option<Speculative>>>,
     next_chunk: AtomicUsize,
     /// Set when the merger is done (or failed): workers stop claiming chunks.
@@ -185,7 +188,10 @@ impl Run<'_> {
     ) -> Result<Vec<TxOutput>, ExecError> {
         let before = Mutex::new(Some(before));
         let merge = || {
-            let mut worker = TxExecutor::new(self.block, Recorder::new(&self.merged));
+            let mut worker = TxExecutor::new(
+                self.block,
+                Recorder::new(&self.merged).with_stand_in_reads(self.base),
+            );
             let mut exec = TxExecutor::new(self.block, RevmDb(&self.merged));
             let mut counted = ExecStats::default();
             let before = before.lock().take().expect("merged once");
@@ -195,7 +201,10 @@ impl Run<'_> {
         };
         let help = || {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut worker = TxExecutor::new(self.block, Recorder::new(&self.merged));
+                let mut worker = TxExecutor::new(
+                    self.block,
+                    Recorder::new(&self.merged).with_stand_in_reads(self.base),
+                );
                 while !self.stop.load(Acquire) {
                     if !self.execute_chunk(&mut worker) {
                         break;

@@ -32,6 +32,8 @@ impl Read {
 /// earlier transactions), recording every account and storage read.
 pub(crate) struct Recorder<'a> {
     base: Overlay<'a>,
+    /// What a stand-in's transaction reads instead (see [`Recorder::with_stand_in_reads`]).
+    stand_in_reads: &'a dyn StateView,
     /// What the current transaction read, in order (a location read twice is recorded twice:
     /// cheaper than looking it up, and checking it twice is harmless).
     pub(crate) reads: Vec<Read>,
@@ -47,9 +49,27 @@ impl<'a> Recorder<'a> {
     pub(crate) fn new(base: &'a dyn StateView) -> Self {
         Recorder {
             base: Overlay::new(base),
+            stand_in_reads: base,
             reads: Vec::new(),
             stand_in: None,
             stood_in: false,
+        }
+    }
+
+    /// A transaction given a stand-in sender reads `state` instead of the base: its reads
+    /// are patched at merge time whatever they returned, so they may come from wherever is
+    /// cheapest (a state no other thread writes).
+    pub(crate) fn with_stand_in_reads(mut self, state: &'a dyn StateView) -> Self {
+        self.stand_in_reads = state;
+        self
+    }
+
+    /// The state this transaction reads.
+    fn source(&self) -> &dyn StateView {
+        if self.stand_in.is_some() {
+            self.stand_in_reads
+        } else {
+            &self.base
         }
     }
 
@@ -72,7 +92,7 @@ impl revm::Database for Recorder<'_> {
     type Error = StateError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        let info = self.base.account(address)?;
+        let info = self.source().account(address)?;
         let fields = info.as_ref().map(|a| (a.balance, a.nonce, a.code_hash));
         self.reads.push(Read::Account(address, fields));
         if let Some((sender, nonce)) = self.stand_in
@@ -92,11 +112,11 @@ impl revm::Database for Recorder<'_> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StateError> {
-        self.base.code_by_hash(code_hash)
+        self.source().code_by_hash(code_hash)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StateError> {
-        let v = self.base.storage(address, index)?;
+        let v = self.source().storage(address, index)?;
         self.reads.push(Read::Storage(address, index, v));
         Ok(v)
     }

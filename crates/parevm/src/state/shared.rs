@@ -19,7 +19,7 @@
 //! lock the writer also writes. A reader that misses a bit set a moment ago reads the base's
 //! value, an older prefix's; the writer sees its own bits, so its reads are always exact.
 
-use super::{StateChanges, StateError, StateView, overlay::new_code};
+use super::{AccountChange, StateChanges, StateError, StateView, overlay::new_code};
 use alloy_primitives::{
     Address, B256, U256,
     map::{AddressHashMap, HashMap},
@@ -131,6 +131,22 @@ impl<'a> SharedOverlay<'a> {
         self.account_shard(address).read().get(address).copied()
     }
 
+    /// Makes the new code of `changes` readable by hash, without their other changes (code is
+    /// addressed by its hash, so it can be published ahead of the accounts that point to it).
+    pub fn publish_code(&self, changes: &StateChanges) {
+        changes.values().for_each(|change| self.add_code(change));
+    }
+
+    fn add_code(&self, change: &AccountChange) {
+        if let Some((hash, code)) = new_code(change) {
+            self.codes
+                .write()
+                .entry(hash)
+                .or_insert_with(|| code.clone());
+            self.any_code.store(true, Release);
+        }
+    }
+
     /// Applies changes, in order, on top of the current overlay. Changes must be applied by
     /// one thread at a time (readers may run meanwhile).
     pub fn apply(&self, changes: &StateChanges) -> Result<(), StateError> {
@@ -149,13 +165,7 @@ impl<'a> SharedOverlay<'a> {
             for slot in change.storage.keys() {
                 self.touch(Location::Slot(*address, *slot));
             }
-            if let Some((hash, code)) = new_code(change) {
-                self.codes
-                    .write()
-                    .entry(hash)
-                    .or_insert_with(|| code.clone());
-                self.any_code.store(true, Release);
-            }
+            self.add_code(change);
             let wipes = {
                 let mut shard = self.account_shard(address).write();
                 let entry = shard.entry(*address).or_insert(Account {

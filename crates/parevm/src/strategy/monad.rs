@@ -164,8 +164,10 @@ struct Run<'a> {
     first: usize,
     /// The block's revm environment, for the relaxed merge's validity checks.
     env: (revm::context::BlockEnv, revm::context::CfgEnv),
-    /// The state before the transactions plus the merged prefix: what every execution reads,
-    /// and what the merger extends.
+    /// What the workers execute against: the state before the transactions plus the merged
+    /// transactions' changes, published by the merger once a block shows conflicts (before
+    /// that, and for patched transfers, publishing costs the merger more than it could save
+    /// in re-executions; a worker reading an older value is only checked, never wrong).
     merged: SharedOverlay<'a>,
     /// The state before the transactions (what the merged prefix is over).
     base: &'a dyn StateView,
@@ -192,7 +194,7 @@ impl Run<'_> {
                 self.block,
                 Recorder::new(&self.merged).with_stand_in_reads(self.base),
             );
-            let mut exec = TxExecutor::new(self.block, RevmDb(&self.merged));
+            let mut exec = TxExecutor::new(self.block, RevmDb(Overlay::new(self.base)));
             let mut counted = ExecStats::default();
             let before = before.lock().take().expect("merged once");
             let result = self.merge(before, &mut exec, &mut worker, &mut counted);
@@ -301,7 +303,10 @@ impl Run<'_> {
                 return Ok(Merge::Again);
             }
         }
-        if holds && !s.stood_in {
+        // (Only a transaction's own invalidity is a result: any other error may come from
+        // the view it ran on, so it runs again on the merged state.)
+        let own_error = matches!(&s.result, Err(ExecError::InvalidTransaction { .. }));
+        if holds && !s.stood_in && (s.result.is_ok() || own_error) {
             return Ok(Merge::Keep(s.result));
         }
         Ok(match (s.result, recipient) {
@@ -392,7 +397,7 @@ impl Run<'_> {
     fn merge(
         &self,
         before: Progress,
-        exec: &mut TxExecutor<RevmDb<&SharedOverlay<'_>>>,
+        exec: &mut TxExecutor<RevmDb<Overlay<'_>>>,
         worker: &mut TxExecutor<Recorder<'_>>,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
@@ -402,26 +407,35 @@ impl Run<'_> {
         let (mut gas, mut blob_gas) = (before.gas, before.blob_gas);
         let mut outputs = before.outputs;
         outputs.reserve_exact(self.slots.len());
+        // Publishing the merged prefix to the workers only pays where transactions conflict:
+        // it starts with the first re-execution (see `Run::merged`).
+        let mut conflicts = false;
         for j in 0..self.slots.len() {
             let i = self.first + j;
             check_block_limits(block, i, gas, blob_gas)?;
             let s = self.take(j, worker)?;
             let tx = &block.transactions[i];
-            let merged: &dyn StateView = &self.merged;
+            let merged: &dyn StateView = &exec.db_mut().0;
+            let mut publish = conflicts;
             let (mut out, fee) = match self.check(i, s, merged)? {
                 Merge::Keep(result) => result?,
                 Merge::Relaxed(result) => {
                     stats.count("relaxed_merges", 1);
+                    // (What a patched transfer changed is rarely read by contract calls;
+                    // publishing every payout would cost the merger more than it saves.)
+                    publish = false;
                     result
                 }
                 Merge::Again => {
+                    conflicts = true;
+                    publish = true;
                     stats.executions += 1;
                     stats.re_executions += 1;
                     exec.execute_deferring_fee(i, tx, 0)?
                 }
             };
             if let Some(fee) = fee {
-                let before = self.merged.account_fields(beneficiary)?;
+                let before = exec.db_mut().0.account_fields(beneficiary)?;
                 if let Some(change) = credit_change(before, fee, state_clear) {
                     out.changes.insert(beneficiary, change);
                 }
@@ -429,7 +443,13 @@ impl Run<'_> {
             gas += out.gas_used;
             blob_gas += out.blob_gas_used;
             out.receipt.cumulative_gas_used = gas;
-            self.merged.apply(&out.changes)?;
+            exec.db_mut().0.apply(&out.changes);
+            if publish {
+                self.merged.apply(&out.changes)?;
+            } else {
+                // (New code always: a published account may point to it later.)
+                self.merged.publish_code(&out.changes);
+            }
             outputs.push(out);
         }
         Ok(outputs)

@@ -2,6 +2,7 @@
 //!
 //! Only argument parsing, printing and exit codes live here; execution is in the library.
 
+mod bal;
 mod bench;
 mod chart;
 mod conformance;
@@ -70,6 +71,9 @@ enum Command {
     Bench(Box<bench::BenchArgs>),
     /// Render committed bench JSON into docs/RESULTS.md, its charts and the README's table.
     Report(report::ReportArgs),
+    /// Block-level access lists (EIP-7928): build one from an execution, or apply one.
+    #[command(subcommand)]
+    Bal(bal::BalCommand),
     /// Run adversarial generated blocks with parallel strategies and compare with sequential.
     Fuzz(fuzz::FuzzArgs),
     /// Execute the built-in example block with every strategy.
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Bench(args) => bench::run(*args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Bal(command) => bal::run(command),
         Command::Report(args) => report::run(args),
         Command::Example { threads } => replay::example(threads),
     }

@@ -132,3 +132,41 @@ fn bench_says_where_it_wrote_its_files() {
             .starts_with("parevm bench --workload transfers")
     );
 }
+
+#[test]
+fn bal_build_writes_a_list_that_bal_apply_reads_and_bad_lists_are_named() {
+    let Some(fixtures) = parevm::sources::fixtures::fixtures_or_skip("bal cli") else {
+        return;
+    };
+    let block = fixtures.join("mainnet/19934116");
+    let block = block.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("parevm-bal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("bal.json");
+    let (code, out, err) = parevm(&["bal", "build", block, "--out", list.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("accounts") && out.contains("RLP bytes") && out.contains("hash 0x"),
+        "{out}"
+    );
+    let (code, out, err) = parevm(&["bal", "apply", block, "--bal", list.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("state root 0x"), "{out}");
+    // A list out of order, and a file that is not there: named, exit 2.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&list).unwrap()).unwrap();
+    doc.as_array_mut().unwrap().swap(0, 1);
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let (code, _, err) = parevm(&["bal", "apply", block, "--bal", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.json") && err.contains("order"), "{err}");
+    let missing = dir.join("missing.json");
+    let (code, _, err) = parevm(&["bal", "apply", block, "--bal", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("missing.json") && err.contains("cannot read"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

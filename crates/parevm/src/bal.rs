@@ -4,12 +4,29 @@
 //!
 //! The types, the RLP encoding, the hash and the ordering rules are alloy's
 //! ([`alloy_eip7928`]); this module adds the JSON shape of the execution-spec-tests fixtures'
-//! `blockAccessList` (alloy's own serde names differ), in and out, and a summary.
+//! `blockAccessList` (alloy's own serde names differ), in and out, a summary, a builder from
+//! any strategy's output, and the post-state a BAL implies.
+//!
+//! BALs are defined from Amsterdam on, where SELFDESTRUCT can no longer wipe storage an
+//! account had before the transaction (EIP-6780). Built for older blocks, a list cannot say
+//! that such a wipe zeroed slots the block never touched, nor tell a deleted account from an
+//! empty one before EIP-161: [`apply`] is exact for every account and slot the block touched,
+//! and for the rest of the state from Cancun on.
 
 pub use alloy_eip7928::{AccountChanges, BlockAccessList};
 
-use alloy_primitives::{B256, U256, hex};
+use crate::{
+    block::Block,
+    output::{Access, BlockOutput},
+    state::{Overlay, StateChanges, StateView},
+};
+use alloy_eip7928::{
+    BalanceChange, BlockAccessIndex, CodeChange, NonceChange, SlotChanges, StorageChange,
+};
+use alloy_primitives::{Address, B256, U256, hex};
+use revm::primitives::KECCAK_EMPTY;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Parses a BAL from the fixtures' JSON shape (a list of accounts with `nonceChanges`,
 /// `balanceChanges`, `codeChanges`, `storageChanges` and `storageReads`), and checks alloy's
@@ -131,4 +148,199 @@ impl Summary {
             hash: hash(bal),
         }
     }
+}
+
+/// Builds the BAL of an executed block from its output: each step's writes from its state
+/// changes, compared with the value before that step (starting from `pre`, the state the
+/// block ran on: a write that leaves a value as it was is a read, as EIP-7928 says), and each
+/// step's reads from what it accessed. Any strategy's output builds the same list, since
+/// their changes are equal and every strategy's final execution of a transaction accesses
+/// what sequential execution does. The block must have run with [`Block::record_access`].
+pub fn build(
+    block: &Block,
+    pre: &dyn StateView,
+    out: &BlockOutput,
+) -> Result<BlockAccessList, String> {
+    let missing = || "the block ran without recording access (Block::record_access)".to_string();
+    let (pre_access, post_access) = out.block_access.as_ref().ok_or_else(missing)?;
+    let mut builder = Builder::new(pre);
+    builder.step(0, &out.pre_block, pre_access)?;
+    for (i, tx) in out.txs.iter().enumerate() {
+        let mut access = tx.access.clone().ok_or_else(missing)?;
+        // (Every transaction pays the beneficiary, even when a strategy deferred the fee.)
+        access.add_account(block.header.beneficiary);
+        builder.step(i as u64 + 1, &tx.changes, &access)?;
+    }
+    builder.step(out.txs.len() as u64 + 1, &out.post_block, post_access)?;
+    Ok(builder.finish())
+}
+
+/// One account's entry while the list is built.
+#[derive(Default)]
+struct Entry {
+    nonce: Vec<NonceChange>,
+    balance: Vec<BalanceChange>,
+    code: Vec<CodeChange>,
+    slots: BTreeMap<U256, Vec<StorageChange>>,
+    /// Slots accessed (read, or written to the value they had).
+    touched: BTreeSet<U256>,
+}
+
+/// The list under construction and the state before the next step.
+struct Builder<'a> {
+    state: Overlay<'a>,
+    entries: BTreeMap<Address, Entry>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(pre: &'a dyn StateView) -> Self {
+        Builder {
+            state: Overlay::new(pre),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Records step `index`: what it accessed and what it changed.
+    fn step(&mut self, index: u64, changes: &StateChanges, access: &Access) -> Result<(), String> {
+        let at = BlockAccessIndex::new(index);
+        let err = |e: crate::state::StateError| format!("block access index {index}: {e}");
+        for (address, slots) in &access.0 {
+            self.entries
+                .entry(*address)
+                .or_default()
+                .touched
+                .extend(slots);
+        }
+        for (address, change) in changes {
+            let before = self.state.account_fields(*address).map_err(err)?;
+            let entry = self.entries.entry(*address).or_default();
+            let (b0, n0, h0) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+            let (b1, n1, h1) = change.info.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+            if b1 != b0 {
+                entry.balance.push(BalanceChange::new(at, b1));
+            }
+            if n1 != n0 {
+                entry.nonce.push(NonceChange::new(at, n1));
+            }
+            if h1 != h0 {
+                let code = change
+                    .code
+                    .as_ref()
+                    .map(|c| c.original_bytes())
+                    .unwrap_or_default();
+                entry.code.push(CodeChange::new(at, code));
+            }
+            let wiped = change.storage_cleared || change.info.is_none();
+            // A wipe zeroes every slot it had: those listed so far or accessed now are listed
+            // again (a wiped slot of the pre-state nobody touched cannot be: see the gaps in
+            // the module docs).
+            let listed: BTreeSet<U256> = if wiped {
+                let now = access.0.get(address).into_iter().flatten();
+                entry
+                    .slots
+                    .keys()
+                    .chain(&entry.touched)
+                    .chain(now)
+                    .copied()
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
+            let zeroed = listed.iter().filter(|k| !change.storage.contains_key(*k));
+            let writes: Vec<(U256, U256)> = change
+                .storage
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .chain(zeroed.map(|k| (*k, U256::ZERO)))
+                .collect();
+            for (slot, value) in writes {
+                let old = self.state.storage(*address, slot).map_err(err)?;
+                if value == old {
+                    entry.touched.insert(slot);
+                } else {
+                    entry
+                        .slots
+                        .entry(slot)
+                        .or_default()
+                        .push(StorageChange::new(at, value));
+                }
+            }
+        }
+        self.state.apply(changes);
+        Ok(())
+    }
+
+    fn finish(self) -> BlockAccessList {
+        self.entries
+            .into_iter()
+            .map(|(address, e)| {
+                let storage_reads = e
+                    .touched
+                    .into_iter()
+                    .filter(|k| !e.slots.contains_key(k))
+                    .collect();
+                AccountChanges {
+                    address,
+                    storage_changes: e
+                        .slots
+                        .into_iter()
+                        .map(|(slot, changes)| SlotChanges::new(slot, changes))
+                        .collect(),
+                    storage_reads,
+                    balance_changes: e.balance,
+                    nonce_changes: e.nonce,
+                    code_changes: e.code,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The post-block state of every account the BAL changes, from `pre` and the BAL alone
+/// (nothing executes): each field's and slot's last post-value, the pre-state's value where the
+/// BAL lists no change. From Spurious Dragon on (`fork`), an account left with no balance,
+/// nonce or code is deleted (EIP-161).
+pub fn apply(
+    pre: &dyn StateView,
+    bal: &[AccountChanges],
+    fork: crate::Fork,
+) -> Result<StateChanges, String> {
+    let state_clear = fork.at_least(crate::Fork::SpuriousDragon);
+    let mut out = StateChanges::new();
+    for a in bal {
+        let changed = !a.balance_changes.is_empty()
+            || !a.nonce_changes.is_empty()
+            || !a.code_changes.is_empty()
+            || !a.storage_changes.is_empty();
+        if !changed {
+            continue;
+        }
+        let before = pre
+            .account_fields(a.address)
+            .map_err(|e| format!("{}: {e}", a.address))?;
+        let (mut balance, mut nonce, mut hash) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+        let mut code = None;
+        if let Some(c) = a.balance_changes.last() {
+            balance = c.post_balance;
+        }
+        if let Some(c) = a.nonce_changes.last() {
+            nonce = c.new_nonce;
+        }
+        if let Some(c) = a.code_changes.last() {
+            let bytecode = revm::state::Bytecode::new_raw_checked(c.new_code.clone())
+                .map_err(|e| format!("{}: code: {e}", a.address))?;
+            hash = bytecode.hash_slow();
+            code = (hash != KECCAK_EMPTY).then_some(bytecode);
+        }
+        let storage = a.storage_post_states().collect();
+        let empty = state_clear && balance.is_zero() && nonce == 0 && hash == KECCAK_EMPTY;
+        let change = crate::state::AccountChange {
+            info: (!empty).then_some((balance, nonce, hash)),
+            storage_cleared: empty,
+            storage: if empty { BTreeMap::new() } else { storage },
+            code,
+        };
+        out.insert(a.address, change);
+    }
+    Ok(out)
 }

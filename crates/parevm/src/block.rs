@@ -58,6 +58,9 @@ pub struct Block {
     /// Whether the block-level operations outside transactions run: system calls, rewards and
     /// withdrawals. False for state tests, which exercise one transaction alone.
     pub system_operations: bool,
+    /// Whether execution records what each step accessed ([`crate::output::Access`]), as
+    /// building a block-level access list needs. Off by default: it costs time.
+    pub record_access: bool,
 }
 
 impl Block {
@@ -76,6 +79,7 @@ impl Block {
             ommers: Vec::new(),
             unknown_ommers: 0,
             system_operations: true,
+            record_access: false,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::{
     block::{Block, Transaction},
     chain::Fork,
     error::ExecError,
-    output::{Receipt, TxOutput},
+    output::{Access, Receipt, TxOutput},
     state::{RevmDb, StateChanges, StateError, StateView, changes},
 };
 use alloy_primitives::{Address, Bytes, U256, address};
@@ -43,6 +43,8 @@ pub type Evm<DB> = MainnetEvm<MainnetContext<DB>>;
 pub struct TxExecutor<DB: revm::Database<Error = StateError>> {
     evm: Evm<DB>,
     spec: SpecId,
+    /// Whether outputs carry what the transaction accessed ([`Block::record_access`]).
+    record_access: bool,
 }
 
 impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
@@ -56,6 +58,7 @@ impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
         TxExecutor {
             evm,
             spec: block.fork.spec_id(),
+            record_access: block.record_access,
         }
     }
 
@@ -85,7 +88,8 @@ impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
     ) -> Result<(TxOutput, EvmState), ExecError> {
         let ExecResultAndState { result, state } = self.transact(index, tx)?;
         Ok((
-            tx_output(tx, &result, &state, cumulative_gas_before, self.spec),
+            tx_output(tx, &result, &state, cumulative_gas_before, self.spec)
+                .with_access(self.record_access, &state),
             state,
         ))
     }
@@ -129,6 +133,7 @@ pub fn tx_output(
         gas_used,
         blob_gas_used: tx.env.blob_hashes.len() as u64 * crate::chain::BlobParams::GAS_PER_BLOB,
         changes: changes::from_evm_state(state, spec),
+        access: None,
     }
 }
 
@@ -224,6 +229,7 @@ fn system_call(
     state: &dyn StateView,
     contract: Address,
     data: Bytes,
+    access: &mut Option<Access>,
 ) -> Result<Option<(StateChanges, Bytes)>, ExecError> {
     let has_code = state
         .account(contract)?
@@ -253,6 +259,9 @@ fn system_call(
     }
     let mut changes = changes::from_evm_state(&evm_state, block.fork.spec_id());
     changes.retain(|a, _| *a == contract);
+    if let Some(access) = access {
+        access.add(&evm_state, |a| *a == SYSTEM_ADDRESS);
+    }
     Ok(Some((changes, result.into_output().unwrap_or_default())))
 }
 
@@ -272,6 +281,7 @@ fn contract_name(a: Address) -> &'static str {
 pub fn pre_block(
     block: &Block,
     state: &mut crate::state::Overlay<'_>,
+    access: &mut Option<Access>,
 ) -> Result<StateChanges, ExecError> {
     if block.chain_id == 1 && block.number() == 1_920_000 {
         return Err(ExecError::Unsupported(
@@ -287,15 +297,22 @@ pub fn pre_block(
         let root = h.parent_beacon_block_root.ok_or_else(|| {
             ExecError::InvalidHeader("Cancun block without parentBeaconBlockRoot".into())
         })?;
-        if let Some((ch, _)) = system_call(block, state, BEACON_ROOTS_ADDRESS, root.0.into())? {
+        if let Some((ch, _)) =
+            system_call(block, state, BEACON_ROOTS_ADDRESS, root.0.into(), access)?
+        {
             state.apply(&ch);
             changes::merge_into(&mut all, &ch);
         }
     }
     if block.fork.at_least(Fork::Prague) && block.number() > 0 {
         let parent = h.parent_hash;
-        if let Some((ch, _)) = system_call(block, state, HISTORY_STORAGE_ADDRESS, parent.0.into())?
-        {
+        if let Some((ch, _)) = system_call(
+            block,
+            state,
+            HISTORY_STORAGE_ADDRESS,
+            parent.0.into(),
+            access,
+        )? {
             state.apply(&ch);
             changes::merge_into(&mut all, &ch);
         }
@@ -345,6 +362,7 @@ pub fn post_block_reads(block: &Block) -> Option<Vec<Address>> {
 pub fn post_block(
     block: &Block,
     state: &mut crate::state::Overlay<'_>,
+    access: &mut Option<Access>,
 ) -> Result<(StateChanges, Vec<Bytes>), ExecError> {
     let mut all = StateChanges::new();
     if !block.system_operations {
@@ -352,6 +370,9 @@ pub fn post_block(
     }
     let state_clear = block.fork.at_least(Fork::SpuriousDragon);
     let mut credit = |state: &mut crate::state::Overlay<'_>, to: Address, amount: U256| {
+        if let Some(access) = access.as_mut() {
+            access.add_account(to);
+        }
         let before = state.account_fields(to)?;
         if let Some(change) = changes::credit_change(before, amount, state_clear) {
             let one = StateChanges::from([(to, change)]);
@@ -380,7 +401,7 @@ pub fn post_block(
     let mut requests = Vec::new();
     if block.fork.at_least(Fork::Prague) {
         for contract in [WITHDRAWAL_REQUEST_ADDRESS, CONSOLIDATION_REQUEST_ADDRESS] {
-            let Some((ch, out)) = system_call(block, state, contract, Bytes::new())? else {
+            let Some((ch, out)) = system_call(block, state, contract, Bytes::new(), access)? else {
                 return Err(ExecError::SystemCall {
                     contract: contract_name(contract),
                     reason: "the contract has no code".into(),
@@ -463,7 +484,8 @@ impl<DB: revm::Database<Error = StateError>> TxExecutor<DB> {
         let result = handler.run(&mut self.evm);
         let state = self.evm.finalize();
         let result = result.map_err(|e| evm_error(e, index, tx))?;
-        let output = tx_output(tx, &result, &state, cumulative_gas_before, self.spec);
+        let output = tx_output(tx, &result, &state, cumulative_gas_before, self.spec)
+            .with_access(self.record_access, &state);
         Ok((output, handler.deferred.get()))
     }
 }

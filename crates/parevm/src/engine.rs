@@ -8,7 +8,7 @@ use crate::{
     block::Block,
     core,
     error::{self, ExecError},
-    output::{BlockOutput, ExecStats},
+    output::{Access, BlockOutput, ExecStats},
     state::{Overlay, StateView},
     strategy::{Strategy, Workers},
 };
@@ -70,7 +70,8 @@ impl Engine {
             &one
         };
         let mut overlay = Overlay::new(state);
-        let pre = core::pre_block(block, &mut overlay)?;
+        let mut pre_access = block.record_access.then(Access::default);
+        let pre = core::pre_block(block, &mut overlay, &mut pre_access)?;
         let mut stats = ExecStats {
             strategy: strategy.name().to_string(),
             threads: workers.threads(),
@@ -87,9 +88,16 @@ impl Engine {
                 block.transactions.len()
             )));
         }
-        let (post, requests) = core::post_block(block, &mut overlay)?;
+        let mut post_access = block.record_access.then(Access::default);
+        let (post, requests) = core::post_block(block, &mut overlay, &mut post_access)?;
         Ok(BlockOutput::assemble(
-            block, pre, txs, post, requests, stats,
+            block,
+            pre,
+            txs,
+            post,
+            requests,
+            stats,
+            pre_access.zip(post_access),
         ))
     }
 }

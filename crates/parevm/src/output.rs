@@ -7,8 +7,9 @@
 
 use crate::{block::Block, chain::Fork, state::StateChanges};
 use alloy_consensus::{Eip658Value, ReceiptEnvelope, ReceiptWithBloom, TxType};
-use alloy_primitives::{B256, Bloom, Bytes, Log, logs_bloom};
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256, logs_bloom};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The receipt of one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct TxOutput {
     pub blob_gas_used: u64,
     /// State written by this transaction (including the fee paid to the beneficiary).
     pub changes: StateChanges,
+    /// What it accessed, when the block asks for it ([`Block::record_access`]).
+    pub access: Option<Access>,
 }
 
 /// How a strategy executed a block. Not part of the output's equality.
@@ -86,6 +89,47 @@ impl ExecStats {
     }
 }
 
+/// What one step of a block (a transaction, or the block-level operations before or after
+/// them) accessed: every account it loaded, with the storage slots it loaded, read or written.
+/// Recorded only when [`Block::record_access`] is set: block-level access lists are built from
+/// it (writes come from the state changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access(pub BTreeMap<Address, BTreeSet<U256>>);
+
+impl Access {
+    /// Everything revm loaded into `state`, but the accounts `skip` rejects.
+    pub fn of(state: &revm::state::EvmState, skip: impl Fn(&Address) -> bool) -> Access {
+        let mut access = Access::default();
+        access.add(state, skip);
+        access
+    }
+
+    /// Adds everything revm loaded into `state`, but the accounts `skip` rejects.
+    pub fn add(&mut self, state: &revm::state::EvmState, skip: impl Fn(&Address) -> bool) {
+        for (address, account) in state.iter().filter(|(a, _)| !skip(a)) {
+            self.0
+                .entry(*address)
+                .or_default()
+                .extend(account.storage.keys().copied());
+        }
+    }
+
+    /// Adds an account (loaded, none of its slots).
+    pub fn add_account(&mut self, address: Address) {
+        self.0.entry(address).or_default();
+    }
+}
+
+impl TxOutput {
+    /// Records what the transaction accessed in `state` when `record` is set.
+    pub fn with_access(mut self, record: bool, state: &revm::state::EvmState) -> Self {
+        if record {
+            self.access = Some(Access::of(state, |_| false));
+        }
+        self
+    }
+}
+
 /// The complete result of executing a block.
 #[derive(Debug, Clone)]
 pub struct BlockOutput {
@@ -105,6 +149,9 @@ pub struct BlockOutput {
     pub requests: Vec<Bytes>,
     /// Execution statistics.
     pub stats: ExecStats,
+    /// What the pre-block and post-block operations accessed, when the block asks for it
+    /// ([`Block::record_access`]).
+    pub block_access: Option<(Access, Access)>,
 }
 
 impl PartialEq for BlockOutput {
@@ -128,6 +175,7 @@ impl BlockOutput {
         post_block: StateChanges,
         requests: Vec<Bytes>,
         stats: ExecStats,
+        block_access: Option<(Access, Access)>,
     ) -> Self {
         let gas_used = txs.last().map_or(0, |t| t.receipt.cumulative_gas_used);
         let blob_gas_used = txs.iter().map(|t| t.blob_gas_used).sum();
@@ -140,6 +188,7 @@ impl BlockOutput {
             blob_gas_used,
             requests,
             stats,
+            block_access,
         }
     }
 

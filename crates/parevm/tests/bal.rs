@@ -76,3 +76,206 @@ fn malformed_bals_are_errors_that_say_where() {
     let err = bal::from_json(&Value::Array(vec![bad]), 1).unwrap_err();
     assert!(err.contains("account 0"), "{err}");
 }
+
+/// Builds the BAL of `block` with `strategy` on `engine` (recording access).
+fn built(
+    block: &parevm::Block,
+    state: &dyn parevm::StateView,
+    strategy: &dyn parevm::Strategy,
+    engine: &parevm::Engine,
+) -> (parevm::BlockOutput, bal::BlockAccessList) {
+    let mut block = block.clone();
+    block.record_access = true;
+    let out = engine.execute(&block, state, strategy).expect("executes");
+    let list = bal::build(&block, state, &out).expect("builds");
+    (out, list)
+}
+
+/// Every account and slot whose value the block changed, as executing it left them, and as
+/// applying the BAL to the pre-state leaves them.
+fn check_apply(
+    what: &str,
+    state: &dyn parevm::StateView,
+    out: &parevm::BlockOutput,
+    list: &[bal::AccountChanges],
+) {
+    use parevm::{StateView, state::Overlay};
+    let mut executed = Overlay::new(state);
+    executed.apply(&out.pre_block);
+    for t in &out.txs {
+        executed.apply(&t.changes);
+    }
+    executed.apply(&out.post_block);
+    let mut from_bal = Overlay::new(state);
+    from_bal.apply(&bal::apply(state, list, out.fork).unwrap_or_else(|e| panic!("{what}: {e}")));
+    let mut touched: std::collections::BTreeMap<_, std::collections::BTreeSet<_>> =
+        Default::default();
+    for ch in std::iter::once(&out.pre_block)
+        .chain(out.txs.iter().map(|t| &t.changes))
+        .chain(std::iter::once(&out.post_block))
+    {
+        for (a, c) in ch {
+            touched
+                .entry(*a)
+                .or_default()
+                .extend(c.storage.keys().copied());
+        }
+    }
+    let empty = |f: Option<(alloy_primitives::U256, u64, alloy_primitives::B256)>| {
+        f.filter(|(b, n, h)| !(b.is_zero() && *n == 0 && *h == revm::primitives::KECCAK_EMPTY))
+    };
+    for (a, slots) in touched {
+        assert_eq!(
+            empty(executed.account_fields(a).unwrap()),
+            empty(from_bal.account_fields(a).unwrap()),
+            "{what}: account {a}"
+        );
+        for k in slots {
+            assert_eq!(
+                executed.storage(a, k).unwrap(),
+                from_bal.storage(a, k).unwrap(),
+                "{what}: {a} slot {k:#x}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mainnet_bals_agree_across_strategies_and_apply_to_the_executed_state() {
+    use parevm::{
+        ChainSpec, Engine,
+        sources::rpc::BlockFolder,
+        strategy::{self, sequential::Sequential},
+    };
+    let Some(fixtures) = fixtures_or_skip("bal") else {
+        return;
+    };
+    let folders = BlockFolder::discover(&fixtures.join("mainnet")).expect("mainnet fixtures");
+    let chain = ChainSpec::mainnet();
+    let engines: Vec<Engine> = [1, 2, 4].map(|t| Engine::new(t).unwrap()).into();
+    for folder in folders {
+        let (block, state) = folder.load(&chain).unwrap();
+        let what = folder.name();
+        let (out, reference) = built(&block, &state, &Sequential, &engines[0]);
+        assert!(
+            !reference.is_empty() || block.transactions.is_empty(),
+            "{what}"
+        );
+        bal::from_json(&bal::to_json(&reference), block.transactions.len())
+            .unwrap_or_else(|e| panic!("{what}: the built BAL breaks the rules: {e}"));
+        check_apply(&what, &state, &out, &reference);
+        for s in strategy::parallel() {
+            for engine in &engines {
+                let (_, list) = built(&block, &state, s, engine);
+                assert!(
+                    list == reference,
+                    "{what}: {} x{} builds another BAL",
+                    s.name(),
+                    engine.threads()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn adversarial_bals_agree_across_strategies_and_apply_to_the_executed_state() {
+    use parevm::{
+        Engine,
+        sources::adversarial::{self, Limits},
+        strategy::{self, sequential::Sequential},
+    };
+    let engines: Vec<Engine> = [1, 2, 4].map(|t| Engine::new(t).unwrap()).into();
+    let mut valid = 0;
+    for seed in 0..300 {
+        let g = adversarial::generate(seed, Limits::default());
+        let mut block = g.block.clone();
+        block.record_access = true;
+        let Ok(out) = engines[0].execute(&block, &g.state, &Sequential) else {
+            continue;
+        };
+        valid += 1;
+        let what = format!("seed {seed}");
+        let reference = bal::build(&block, &g.state, &out).unwrap();
+        bal::from_json(&bal::to_json(&reference), block.transactions.len())
+            .unwrap_or_else(|e| panic!("{what}: the built BAL breaks the rules: {e}"));
+        check_apply(&what, &g.state, &out, &reference);
+        for s in strategy::parallel() {
+            for engine in &engines {
+                let (_, list) = built(&g.block, &g.state, s, engine);
+                assert!(
+                    list == reference,
+                    "{what}: {} x{} builds another BAL",
+                    s.name(),
+                    engine.threads()
+                );
+            }
+        }
+    }
+    assert!(valid > 150, "only {valid} valid blocks");
+}
+
+/// `bal::apply` gives the executed post-state's root on every mainnet fixture (the pre-state
+/// holds the accounts the block touches, so the root covers all of them), but where a list
+/// cannot say it (see `parevm::bal`): a block that deletes an account (a self-destruct, or
+/// EIP-161 clearing an empty one), or leaves one empty before EIP-161.
+#[test]
+fn applied_bal_roots_equal_the_executed_roots_on_mainnet_blocks() {
+    use parevm::{ChainSpec, Engine, sources::rpc::BlockFolder, strategy::sequential::Sequential};
+    let Some(fixtures) = fixtures_or_skip("bal") else {
+        return;
+    };
+    let engine = Engine::new(1).unwrap();
+    let (mut differ, mut compared, mut gaps) = (Vec::new(), 0, 0);
+    for folder in BlockFolder::discover(&fixtures.join("mainnet")).expect("mainnet fixtures") {
+        let (block, state) = folder.load(&ChainSpec::mainnet()).unwrap();
+        let (out, list) = built(&block, &state, &Sequential, &engine);
+        let mut executed = state.clone();
+        executed.apply(&out.pre_block);
+        for t in &out.txs {
+            executed.apply(&t.changes);
+        }
+        executed.apply(&out.post_block);
+        let mut from_bal = state.clone();
+        from_bal.apply(&bal::apply(&state, &list, block.fork).unwrap());
+        let pre_161 = !block.fork.at_least(parevm::Fork::SpuriousDragon);
+        let empty = Some((
+            alloy_primitives::U256::ZERO,
+            0,
+            revm::primitives::KECCAK_EMPTY,
+        ));
+        // (A deletion of an account that existed before its step, or an empty account left
+        // before EIP-161.)
+        let mut walk = parevm::state::Overlay::new(&state);
+        let mut inexpressible = false;
+        for changes in std::iter::once(&out.pre_block)
+            .chain(out.txs.iter().map(|t| &t.changes))
+            .chain(std::iter::once(&out.post_block))
+        {
+            for (a, c) in changes {
+                let existed = parevm::StateView::account_fields(&walk, *a)
+                    .unwrap()
+                    .is_some();
+                inexpressible |= (c.info.is_none() && existed) || (pre_161 && c.info == empty);
+            }
+            walk.apply(changes);
+        }
+        if inexpressible {
+            // (From Cancun on, EIP-6780 and the cleared empty accounts leave none.)
+            assert!(
+                !block.fork.at_least(parevm::Fork::Cancun),
+                "{}",
+                folder.name()
+            );
+            gaps += 1;
+        } else if executed.state_root() != from_bal.state_root() {
+            differ.push(format!("{} ({})", folder.name(), block.fork));
+        }
+        compared += 1;
+    }
+    assert!(differ.is_empty(), "roots differ: {differ:?}");
+    assert!(
+        compared - gaps >= 30,
+        "{compared} blocks, {gaps} outside what a list says"
+    );
+}

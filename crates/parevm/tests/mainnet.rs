@@ -160,7 +160,7 @@ fn post_block_reads_only_the_accounts_it_names() {
             other_reads: Default::default(),
         };
         let mut overlay = parevm::state::Overlay::new(&recording);
-        parevm::core::post_block(&block, &mut overlay).unwrap();
+        parevm::core::post_block(&block, &mut overlay, &mut None).unwrap();
         let read = recording.accounts.into_inner().unwrap();
         assert_eq!(
             parevm::core::needs_post_transaction_state(&block),

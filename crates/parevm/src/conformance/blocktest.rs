@@ -182,6 +182,7 @@ fn run_test(
                 .collect(),
             unknown_ommers: 0,
             system_operations: true,
+            record_access: false,
             header,
         };
         let out = match engine.execute(&block, &state, strategy) {

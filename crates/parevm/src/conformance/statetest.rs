@@ -310,6 +310,7 @@ fn build_block(
         ommers: vec![],
         unknown_ommers: 0,
         system_operations: false,
+        record_access: false,
     })
 }
 

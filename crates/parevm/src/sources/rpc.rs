@@ -59,6 +59,7 @@ pub fn parse_block(value: &Value, chain: &ChainSpec, path: &Path) -> Result<Bloc
         ommers: Vec::new(),
         unknown_ommers: uncles,
         system_operations: true,
+        record_access: false,
         header,
     })
 }

@@ -123,7 +123,7 @@ struct Oracle<'s> {
 impl<'s> Oracle<'s> {
     fn new(template: Block, state: &'s InMemoryState) -> Option<Self> {
         let mut overlay = Overlay::new(state);
-        core::pre_block(&template, &mut overlay).ok()?;
+        core::pre_block(&template, &mut overlay, &mut None).ok()?;
         Some(Oracle {
             exec: TxExecutor::new(&template, RevmDb(overlay)),
             template,

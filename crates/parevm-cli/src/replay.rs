@@ -20,12 +20,16 @@ pub(crate) struct ReplayArgs {
     /// Also write every block's verdicts (with execution statistics) to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// The blocks' EIP-7928 access lists (a file `parevm bal build --out` wrote): every
+    /// strategy's execution is checked against them, and `bal` executes from them.
+    #[arg(long, value_name = "FILE")]
+    bal: Option<PathBuf>,
 }
 
 /// `--strategy` and `--threads`, shared by the commands that execute blocks.
 #[derive(Args)]
 pub(crate) struct RunArgs {
-    /// Strategy name (sequential, block-stm, monad, or a variant: block-stm-speculative,
+    /// Strategy name (sequential, block-stm, monad, bal, or a variant: block-stm-speculative,
     /// monad-speculative), or `all` for every
     /// registered strategy (all but the variants), each compared with sequential.
     #[arg(long, default_value = "sequential")]
@@ -88,7 +92,16 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             }
         };
         for folder in folders {
-            let (block, state) = match folder.load(&chain) {
+            let loaded = folder
+                .load(&chain)
+                .map_err(|e| e.to_string())
+                .and_then(|(mut b, s)| {
+                    if let Some(path) = &args.bal {
+                        b.set_access_list(crate::bal::read_list(path, &b)?);
+                    }
+                    Ok((b, s))
+                });
+            let (block, state) = match loaded {
                 Ok(x) => x,
                 Err(e) => {
                     println!("{}: FAIL unreadable input: {e}", folder.name());

@@ -170,3 +170,54 @@ fn bal_build_writes_a_list_that_bal_apply_reads_and_bad_lists_are_named() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn replay_with_a_list_accepts_the_built_one_and_refuses_a_wrong_one_with_exit_1() {
+    let Some(fixtures) = parevm::sources::fixtures::fixtures_or_skip("replay --bal") else {
+        return;
+    };
+    let block = fixtures.join("mainnet/19933597");
+    let block = block.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("parevm-replay-bal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("bal.json");
+    let (code, _, err) = parevm(&["bal", "build", block, "--out", list.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for strategy in ["bal", "all"] {
+        let args = [
+            "replay",
+            block,
+            "--bal",
+            list.to_str().unwrap(),
+            "--strategy",
+            strategy,
+        ];
+        let (code, out, err) = parevm(&[&args[..], &["--threads", "2"]].concat());
+        assert_eq!(code, 0, "{strategy}: {out}{err}");
+    }
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&list).unwrap()).unwrap();
+    let account = doc
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| !a["balanceChanges"].as_array().unwrap().is_empty())
+        .unwrap();
+    account["balanceChanges"][0]["postBalance"] = "0x01".into();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let (code, out, _) = parevm(&[
+        "replay",
+        block,
+        "--bal",
+        bad.to_str().unwrap(),
+        "--strategy",
+        "bal",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("block access list does not match execution"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

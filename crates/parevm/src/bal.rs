@@ -175,6 +175,20 @@ pub fn build(
     Ok(builder.finish())
 }
 
+/// The writes-only list of transaction steps `1..=n` whose state changes are `txs`, over `pre`
+/// (the state after the pre-block operations): what executing from a list needs when the
+/// block came without one.
+pub fn writes_of(
+    pre: &dyn StateView,
+    txs: &[crate::output::TxOutput],
+) -> Result<BlockAccessList, String> {
+    let mut builder = Builder::new(pre);
+    for (i, tx) in txs.iter().enumerate() {
+        builder.step(i as u64 + 1, &tx.changes, &Access::default())?;
+    }
+    Ok(builder.finish())
+}
+
 /// One account's entry while the list is built.
 #[derive(Default)]
 struct Entry {
@@ -343,4 +357,171 @@ pub fn apply(
         out.insert(a.address, change);
     }
     Ok(out)
+}
+
+/// One thing a list states: a post-value at an index, or an access.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Fact {
+    /// A write at a block access index: nonce, balance, code (its hash) or a slot.
+    Write(u64, Address, Field, B256),
+    /// An account listed (accessed), and a slot read.
+    Listed(Address),
+    Read(Address, U256),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Field {
+    Nonce,
+    Balance,
+    Code,
+    Slot(U256),
+}
+
+fn facts(bal: &[AccountChanges]) -> BTreeSet<Fact> {
+    let mut out = BTreeSet::new();
+    for a in bal {
+        let at = |i: BlockAccessIndex| i.0;
+        out.insert(Fact::Listed(a.address));
+        for c in &a.nonce_changes {
+            let v = B256::from(U256::from(c.new_nonce));
+            out.insert(Fact::Write(
+                at(c.block_access_index),
+                a.address,
+                Field::Nonce,
+                v,
+            ));
+        }
+        for c in &a.balance_changes {
+            let v = B256::from(c.post_balance);
+            out.insert(Fact::Write(
+                at(c.block_access_index),
+                a.address,
+                Field::Balance,
+                v,
+            ));
+        }
+        for c in &a.code_changes {
+            let v = alloy_primitives::keccak256(&c.new_code);
+            out.insert(Fact::Write(
+                at(c.block_access_index),
+                a.address,
+                Field::Code,
+                v,
+            ));
+        }
+        for s in &a.storage_changes {
+            for c in &s.changes {
+                let (f, v) = (Field::Slot(s.slot), B256::from(c.new_value));
+                out.insert(Fact::Write(at(c.block_access_index), a.address, f, v));
+            }
+        }
+        for k in &a.storage_reads {
+            out.insert(Fact::Read(a.address, *k));
+        }
+    }
+    out
+}
+
+/// The first way `given` (a block's list) and `executed` (built from executing the block)
+/// differ, lowest block access index first, naming the step, the account and the slot; `None`
+/// when they are equal. `transactions` is the block's transaction count.
+pub fn first_mismatch(
+    given: &[AccountChanges],
+    executed: &[AccountChanges],
+    transactions: usize,
+) -> Option<String> {
+    mismatch(facts(given), facts(executed), transactions)
+}
+
+/// [`first_mismatch`] over the writes of transactions `0..transactions` alone (block access
+/// indices `1..=transactions`): what a transaction that failed after them read must agree.
+pub fn first_write_mismatch(
+    given: &[AccountChanges],
+    executed: &[AccountChanges],
+    transactions: usize,
+) -> Option<String> {
+    let writes = |facts: BTreeSet<Fact>| -> BTreeSet<Fact> {
+        let last = transactions as u64;
+        let ours = |f: &Fact| matches!(f, Fact::Write(i, ..) if (1..=last).contains(i));
+        facts.into_iter().filter(ours).collect()
+    };
+    mismatch(writes(facts(given)), writes(facts(executed)), usize::MAX)
+}
+
+fn mismatch(
+    given: BTreeSet<Fact>,
+    executed: BTreeSet<Fact>,
+    transactions: usize,
+) -> Option<String> {
+    let step = |i: u64| match i {
+        0 => "the pre-block system calls (index 0)".to_string(),
+        i if i as usize > transactions => format!("the post-block operations (index {i})"),
+        i => format!("transaction {} (index {i})", i - 1),
+    };
+    let what = |f: &Field| match f {
+        Field::Nonce => "nonce".to_string(),
+        Field::Balance => "balance".to_string(),
+        Field::Code => "code".to_string(),
+        Field::Slot(k) => format!("slot {k:#x}"),
+    };
+    let first = given.symmetric_difference(&executed).next()?;
+    let listed = given.contains(first);
+    let says = |yes: &str, no: &str| {
+        if listed {
+            yes.to_string()
+        } else {
+            no.to_string()
+        }
+    };
+    Some(match first {
+        Fact::Write(i, a, f, v) => {
+            let other = (if listed { &executed } else { &given })
+                .range(Fact::Write(*i, *a, *f, B256::ZERO)..)
+                .next()
+                .filter(|o| matches!(o, Fact::Write(j, b, g, _) if j == i && b == a && g == f));
+            let value = |v: &B256| format!("{:#x}", U256::from_be_bytes(v.0));
+            match (listed, other) {
+                (true, Some(Fact::Write(.., w))) => format!(
+                    "{}: account {a} {}: the list says {}, execution gives {}",
+                    step(*i),
+                    what(f),
+                    value(v),
+                    value(w)
+                ),
+                (false, Some(Fact::Write(.., w))) => format!(
+                    "{}: account {a} {}: the list says {}, execution gives {}",
+                    step(*i),
+                    what(f),
+                    value(w),
+                    value(v)
+                ),
+                _ => format!(
+                    "{}: account {a} {}: {}",
+                    step(*i),
+                    what(f),
+                    says(
+                        &format!(
+                            "the list writes {} but execution does not change it",
+                            value(v)
+                        ),
+                        &format!("execution writes {} but the list does not", value(v))
+                    )
+                ),
+            }
+        }
+        Fact::Listed(a) => format!(
+            "account {a}: {}",
+            says(
+                "the list has it but execution never accesses it",
+                "execution accesses it but the list does not have it"
+            )
+        ),
+        Fact::Read(a, k) => format!(
+            "account {a} slot {k:#x}: {}",
+            says(
+                "the list reads it but execution does not",
+                "execution reads it but the list does not"
+            )
+        ),
+    })
 }

@@ -61,9 +61,20 @@ pub struct Block {
     /// Whether execution records what each step accessed ([`crate::output::Access`]), as
     /// building a block-level access list needs. Off by default: it costs time.
     pub record_access: bool,
+    /// The block's EIP-7928 access list, when it comes with one: execution is then checked
+    /// against it (and the `bal` strategy executes from it). Set with
+    /// [`Block::set_access_list`].
+    pub access_list: Option<std::sync::Arc<crate::bal::BlockAccessList>>,
 }
 
 impl Block {
+    /// Attaches the block's access list: execution records what it accesses and is checked
+    /// against the list.
+    pub fn set_access_list(&mut self, list: crate::bal::BlockAccessList) {
+        self.access_list = Some(std::sync::Arc::new(list));
+        self.record_access = true;
+    }
+
     /// A block built by parevm itself (examples, workloads, tests) on mainnet's chain id: its
     /// hash is the header's, blob parameters are the fork's defaults, and the block-level
     /// operations run (there are no withdrawals or ommers).
@@ -80,6 +91,7 @@ impl Block {
             unknown_ommers: 0,
             system_operations: true,
             record_access: false,
+            access_list: None,
         }
     }
 

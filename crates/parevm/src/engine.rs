@@ -78,7 +78,12 @@ impl Engine {
             ..Default::default()
         };
         let started = std::time::Instant::now();
-        let txs = strategy.execute_transactions(block, &mut overlay, workers, &mut stats)?;
+        // (A block without transactions has no transaction phase: no strategy sees one.)
+        let txs = if block.transactions.is_empty() {
+            Vec::new()
+        } else {
+            strategy.execute_transactions(block, &mut overlay, workers, &mut stats)?
+        };
         stats.tx_phase_us = started.elapsed().as_micros() as u64;
         if txs.len() != block.transactions.len() {
             return Err(ExecError::Evm(format!(
@@ -90,7 +95,7 @@ impl Engine {
         }
         let mut post_access = block.record_access.then(Access::default);
         let (post, requests) = core::post_block(block, &mut overlay, &mut post_access)?;
-        Ok(BlockOutput::assemble(
+        let out = BlockOutput::assemble(
             block,
             pre,
             txs,
@@ -98,7 +103,15 @@ impl Engine {
             requests,
             stats,
             pre_access.zip(post_access),
-        ))
+        );
+        if let Some(given) = &block.access_list {
+            let executed = crate::bal::build(block, state, &out).map_err(ExecError::AccessList)?;
+            let n = block.transactions.len();
+            if let Some(mismatch) = crate::bal::first_mismatch(given, &executed, n) {
+                return Err(ExecError::AccessList(mismatch));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -37,6 +37,9 @@ pub enum ExecError {
     /// The block uses a rule parevm does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The block's access list (EIP-7928) is not what executing the block gives.
+    #[error("block access list does not match execution: {0}")]
+    AccessList(String),
     /// The worker threads could not be started (or zero were asked for).
     #[error("worker threads: {0}")]
     Workers(String),

@@ -279,3 +279,156 @@ fn applied_bal_roots_equal_the_executed_roots_on_mainnet_blocks() {
         "{compared} blocks, {gaps} outside what a list says"
     );
 }
+
+/// Every kind of wrong list is refused, by the `bal` strategy and by sequential execution
+/// checked against it, with an error naming the account (and the slot, for a slot).
+#[test]
+fn wrong_lists_are_refused_naming_the_account_and_slot() {
+    use alloy_eip7928::{BlockAccessIndex, NonceChange, StorageChange};
+    use alloy_primitives::U256;
+    use parevm::{
+        ChainSpec, Engine, ExecError,
+        sources::rpc::BlockFolder,
+        strategy::{bal::BalStrategy, sequential::Sequential},
+    };
+    let Some(fixtures) = fixtures_or_skip("bal") else {
+        return;
+    };
+    let folder = BlockFolder::discover(&fixtures.join("mainnet/19932703"))
+        .unwrap()
+        .remove(0);
+    let (block, state) = folder.load(&ChainSpec::mainnet()).unwrap();
+    let engine = Engine::new(2).unwrap();
+    let (_, good) = built(&block, &state, &Sequential, &engine);
+    let n = block.transactions.len() as u64;
+    let written = good
+        .iter()
+        .position(|a| !a.storage_changes.is_empty())
+        .unwrap();
+    let read = good
+        .iter()
+        .position(|a| !a.storage_reads.is_empty())
+        .unwrap();
+    let bare = good
+        .iter()
+        .position(|a| {
+            a.storage_changes.is_empty()
+                && a.storage_reads.is_empty()
+                && a.balance_changes.is_empty()
+                && a.nonce_changes.is_empty()
+        })
+        .unwrap();
+    let w = good[written].address;
+    let slot = good[written].storage_changes[0].slot;
+    let r = good[read].address;
+    let read_slot = good[read].storage_reads[0];
+    type Tamper = Box<dyn Fn(&mut Vec<bal::AccountChanges>)>;
+    let cases: Vec<(&str, Tamper, alloy_primitives::Address, Option<U256>)> = vec![
+        (
+            "a changed post-value",
+            Box::new(move |l| {
+                let c = &mut l[written].storage_changes[0].changes[0];
+                c.new_value += U256::from(1);
+            }),
+            w,
+            Some(slot),
+        ),
+        (
+            "a missing write",
+            Box::new(move |l| {
+                l[written].storage_changes.remove(0);
+            }),
+            w,
+            Some(slot),
+        ),
+        (
+            "a shifted index",
+            Box::new(move |l| {
+                let c = &mut l[written].storage_changes[0].changes[0];
+                c.block_access_index = BlockAccessIndex::new(c.block_access_index.0 + 1);
+            }),
+            w,
+            Some(slot),
+        ),
+        (
+            "an extra write",
+            Box::new(move |l| {
+                l[bare]
+                    .nonce_changes
+                    .push(NonceChange::new(BlockAccessIndex::new(n), 7));
+            }),
+            good[bare].address,
+            None,
+        ),
+        (
+            "an extra slot write",
+            Box::new(move |l| {
+                let extra = alloy_eip7928::SlotChanges::new(
+                    U256::from(0x5eed),
+                    vec![StorageChange::new(BlockAccessIndex::new(n), U256::from(1))],
+                );
+                l[written].storage_changes.push(extra);
+            }),
+            w,
+            Some(U256::from(0x5eed)),
+        ),
+        (
+            "a missing read",
+            Box::new(move |l| {
+                l[read].storage_reads.remove(0);
+            }),
+            r,
+            Some(read_slot),
+        ),
+        (
+            "an extra read",
+            Box::new(move |l| {
+                l[read].storage_reads.push(U256::from(0xbeef));
+            }),
+            r,
+            Some(U256::from(0xbeef)),
+        ),
+        (
+            "a missing account",
+            Box::new(move |l| {
+                l.remove(bare);
+            }),
+            good[bare].address,
+            None,
+        ),
+    ];
+    for (what, tamper, account, slot) in cases {
+        let mut list = good.clone();
+        tamper(&mut list);
+        let mut b = block.clone();
+        b.set_access_list(list);
+        for s in [&BalStrategy as &dyn parevm::Strategy, &Sequential] {
+            let err = engine.execute(&b, &state, s).expect_err(what);
+            let ExecError::AccessList(message) = &err else {
+                panic!("{what} [{}]: not a list error: {err}", s.name());
+            };
+            assert!(
+                message.contains(&account.to_string()),
+                "{what} [{}]: {message}",
+                s.name()
+            );
+            if let Some(k) = slot {
+                assert!(
+                    message.contains(&format!("{k:#x}")),
+                    "{what} [{}]: {message}",
+                    s.name()
+                );
+            }
+        }
+    }
+    // The right list is accepted by every strategy, and `bal` executes from it exactly.
+    let reference = engine.execute(&block, &state, &Sequential).unwrap();
+    let mut b = block.clone();
+    b.set_access_list(good);
+    for s in parevm::strategy::parallel() {
+        let out = engine
+            .execute(&b, &state, s)
+            .unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+        assert_eq!(reference.first_difference(&out), None, "{}", s.name());
+    }
+}

@@ -183,6 +183,7 @@ fn run_test(
             unknown_ommers: 0,
             system_operations: true,
             record_access: false,
+            access_list: None,
             header,
         };
         let out = match engine.execute(&block, &state, strategy) {

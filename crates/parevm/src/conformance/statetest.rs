@@ -311,6 +311,7 @@ fn build_block(
         unknown_ommers: 0,
         system_operations: false,
         record_access: false,
+        access_list: None,
     })
 }
 

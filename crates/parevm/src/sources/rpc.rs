@@ -60,6 +60,7 @@ pub fn parse_block(value: &Value, chain: &ChainSpec, path: &Path) -> Result<Bloc
         unknown_ommers: uncles,
         system_operations: true,
         record_access: false,
+        access_list: None,
         header,
     })
 }

@@ -10,6 +10,7 @@
 //! to [`registry`]. The CLI (`--strategy`, `--strategy all`), the conformance runners and the
 //! differential tests then pick it up without other edits.
 
+pub mod bal;
 pub mod block_stm;
 pub(crate) mod common;
 pub mod monad;
@@ -38,8 +39,8 @@ pub trait Strategy: Send + Sync {
         true
     }
 
-    /// Executes `block.transactions` on top of `state` on `workers` (the calling thread and
-    /// its helpers; a strategy may use fewer).
+    /// Executes `block.transactions` (at least one) on top of `state` on `workers` (the
+    /// calling thread and its helpers; a strategy may use fewer).
     ///
     /// On success, returns the outputs in block order and leaves `state` with every
     /// transaction's changes applied in order; a strategy may skip applying them when
@@ -60,6 +61,7 @@ pub fn registry() -> Vec<&'static dyn Strategy> {
         &sequential::Sequential,
         &block_stm::BlockStm::DEFAULT,
         &monad::Monad::DEFAULT,
+        &bal::BalStrategy,
     ]
 }
 

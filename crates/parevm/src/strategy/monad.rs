@@ -125,9 +125,6 @@ impl Strategy for Monad {
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let n = block.transactions.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
         let before = match self.rules.begin(block, state, workers.threads(), stats)? {
             Begin::Finished(outputs) => return Ok(outputs),
             Begin::Parallel { before, .. } => before,

@@ -258,9 +258,6 @@ impl Strategy for BlockStm {
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
         let n = block.transactions.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
         if n >= (1 << 31) - 1 {
             return Err(ExecError::Unsupported(format!(
                 "block-stm: {n} transactions exceed the multi-version memory's 31-bit indices"

@@ -1,0 +1,323 @@
+//! Declared access, the Ethereum way: execution from an EIP-7928 block-level access list.
+//!
+//! A block's access list gives the post-value of every write at every block access index. So
+//! transaction `i` (index `i + 1`) can run against the state before the transactions overlaid
+//! with the list's writes of lower indices, which is exactly the state sequential execution
+//! gives it — *if* the list is right. Every transaction therefore runs at once, with no
+//! waiting, no validation rounds and no re-execution (Solana's and Fuel's declared access sets
+//! without locks, since the list orders every write).
+//!
+//! Whether the list is right is checked after the block, for every strategy, by the engine
+//! (`Engine::execute`): it builds the list from the outputs and compares. By induction over
+//! the block access index, equal lists mean every transaction read the values sequential
+//! execution gives it: transaction 0 read the pre-state plus the pre-block writes; if the
+//! outputs of transactions below `i` are right, the list built from them has the same writes
+//! below `i + 1` as the given one, which is what `i` read. A wrong list (a changed post-value,
+//! a missing or extra write or read, a shifted index) rejects the block, naming the step, the
+//! account and the slot.
+//!
+//! A block without a list (any block before Amsterdam) gets one from a sequential pass first,
+//! counted in `bal_built`; a validator receives the list with the block, so `parevm bench` and
+//! `parevm replay` build it before the clock starts and attach it ([`Block::set_access_list`]).
+
+use super::{Strategy, Workers, sequential};
+use crate::{
+    bal::{self, BlockAccessList},
+    block::Block,
+    core::{TxExecutor, check_block_limits},
+    error::ExecError,
+    output::{ExecStats, TxOutput},
+    state::{AccountInfo, Bytecode, Overlay, RevmDb, StateError, StateView},
+};
+use alloy_primitives::{Address, B256, U256, map::HashMap};
+use parking_lot::Mutex;
+use revm::{
+    primitives::KECCAK_EMPTY,
+    state::bal::{Bal, BlockAccessIndex},
+};
+
+/// Execution from a block-level access list.
+#[derive(Debug, Clone, Copy)]
+pub struct BalStrategy;
+
+/// Transactions per chunk a worker claims at once.
+const CHUNK: usize = 8;
+
+impl Strategy for BalStrategy {
+    fn name(&self) -> &'static str {
+        "bal"
+    }
+
+    fn description(&self) -> &'static str {
+        "every transaction at once from the block's EIP-7928 access list (declared access)"
+    }
+
+    fn execute_transactions(
+        &self,
+        block: &Block,
+        state: &mut Overlay<'_>,
+        workers: &Workers,
+        stats: &mut ExecStats,
+    ) -> Result<Vec<TxOutput>, ExecError> {
+        let n = block.transactions.len();
+        let writes = match &block.access_list {
+            Some(list) => Writes::new(list, Lives::default())?,
+            None => built_writes(block, state, stats)?,
+        };
+        let state_clear = block.fork.at_least(crate::Fork::SpuriousDragon);
+        let results: Vec<Mutex<Option<Result<TxOutput, ExecError>>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let chunks: Vec<usize> = (0..n).step_by(CHUNK).collect();
+        let base: &dyn StateView = &*state;
+        let view = || {
+            let at = View {
+                writes: &writes,
+                base,
+                index: BlockAccessIndex::new(1),
+                state_clear,
+            };
+            TxExecutor::new(block, RevmDb(at))
+        };
+        workers.for_each_chunk(chunks, view, |exec, first| {
+            let last = (first + CHUNK).min(n);
+            for (i, tx) in (first..last).zip(&block.transactions[first..last]) {
+                exec.db_mut().0.index = BlockAccessIndex::new(i as u64 + 1);
+                *results[i].lock() = Some(exec.execute(i, tx, 0).map(|(out, _)| out));
+            }
+        });
+        stats.executions += n as u64;
+        let (mut gas, mut blob_gas) = (0u64, 0u64);
+        let mut outputs = Vec::with_capacity(n);
+        for (i, slot) in results.into_iter().enumerate() {
+            let out = check_block_limits(block, i, gas, blob_gas)
+                .and_then(|()| slot.into_inner().expect("every transaction ran"));
+            let mut out = match out {
+                Ok(out) => out,
+                Err(e) => return Err(blame(block, state, &outputs, e)),
+            };
+            gas += out.gas_used;
+            blob_gas += out.blob_gas_used;
+            out.receipt.cumulative_gas_used = gas;
+            outputs.push(out);
+        }
+        if block.access_list.is_some() {
+            beyond_the_list(block, state, &outputs)?;
+        }
+        if crate::core::needs_post_transaction_state(block) {
+            for out in &outputs {
+                state.apply(&out.changes);
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+/// The error of the block whose transaction `outputs.len()` failed with `error`: a list
+/// mismatch when the list's writes below it are not what the transactions before it wrote
+/// (it then ran on a wrong view), its own error otherwise (what sequential execution gives).
+fn blame(block: &Block, base: &dyn StateView, outputs: &[TxOutput], error: ExecError) -> ExecError {
+    let Some(given) = &block.access_list else {
+        return error;
+    };
+    match bal::writes_of(base, outputs) {
+        Err(e) => ExecError::AccessList(e),
+        Ok(built) => match bal::first_write_mismatch(given, &built, outputs.len()) {
+            Some(mismatch) => ExecError::AccessList(mismatch),
+            None => error,
+        },
+    }
+}
+
+/// Checks that no transaction accessed an account after an earlier one did what an EIP-7928
+/// list cannot state (see [`crate::bal`]): deleted an account that existed, wiped its storage,
+/// or created an empty account before EIP-161. Such a transaction ran on a view the list could
+/// not make right, which the engine's comparison of lists would not always see; a block with
+/// one is refused, naming both, rather than risked. (From Cancun on none can happen.)
+fn beyond_the_list(
+    block: &Block,
+    base: &dyn StateView,
+    outputs: &[TxOutput],
+) -> Result<(), ExecError> {
+    let pre_161 = !block.fork.at_least(crate::Fork::SpuriousDragon);
+    let mut walk = Overlay::new(base);
+    let mut events: HashMap<Address, usize> = HashMap::default();
+    for (i, out) in outputs.iter().enumerate() {
+        let accessed = out.access.as_ref().into_iter().flat_map(|a| a.0.keys());
+        if let Some((a, k)) = accessed
+            .filter_map(|a| events.get(a).map(|k| (a, k)))
+            .next()
+        {
+            return Err(ExecError::Unsupported(format!(
+                "transaction {i} accesses account {a} after transaction {k} deleted it, wiped \
+                 its storage or created it empty, which a block access list cannot state: \
+                 run the block without its list"
+            )));
+        }
+        for (address, change) in &out.changes {
+            let existed = walk.account_fields(*address)?.is_some();
+            let empty = change.info == Some((U256::ZERO, 0, KECCAK_EMPTY));
+            let beyond = (existed && (change.info.is_none() || change.storage_cleared))
+                || (!existed && pre_161 && empty);
+            if beyond {
+                events.insert(*address, i);
+            }
+        }
+        walk.apply(&out.changes);
+    }
+    Ok(())
+}
+
+/// The writes of a block without a list, from a sequential pass over a copy of `state`; with
+/// the deletions and storage wipes a list cannot state (it need not from Amsterdam on, see
+/// [`crate::bal`]), so that older blocks run exactly too.
+fn built_writes(
+    block: &Block,
+    state: &Overlay<'_>,
+    stats: &mut ExecStats,
+) -> Result<Writes, ExecError> {
+    stats.count("bal_built", 1);
+    let mut copy = Overlay::new(state);
+    let mut done = sequential::Progress::default();
+    let mut scratch = ExecStats::default();
+    sequential::run_while(block, &mut copy, &mut done, &mut scratch, |_| true)?;
+    let list = bal::writes_of(state, &done.outputs).map_err(ExecError::AccessList)?;
+    let mut lives = Lives::default();
+    let mut walk = Overlay::new(state);
+    for (i, out) in done.outputs.iter().enumerate() {
+        for (address, change) in &out.changes {
+            let existed = walk.account_fields(*address)?.is_some();
+            let life = match (existed, change.info.is_some()) {
+                (true, false) => Some(Life::Deleted),
+                (false, true) => Some(Life::Created),
+                (true, true) if change.storage_cleared => Some(Life::Wiped),
+                _ => None,
+            };
+            if let Some(life) = life {
+                lives
+                    .0
+                    .entry(*address)
+                    .or_default()
+                    .push((i as u64 + 1, life));
+            }
+        }
+        walk.apply(&out.changes);
+    }
+    Writes::new(&list, lives)
+}
+
+/// What happened to an account at a block access index, beyond what a list states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Deleted (self-destructed, or cleared as empty): it does not exist, its storage is gone.
+    Deleted,
+    /// Its storage wiped (created over an address with storage).
+    Wiped,
+    /// Created where no account was (before EIP-161, possibly empty, which a list cannot
+    /// tell from absent).
+    Created,
+}
+
+/// Per account, its [`Life`] events in index order.
+#[derive(Debug, Default)]
+struct Lives(HashMap<Address, Vec<(u64, Life)>>);
+
+/// A list's writes, indexed for reading (revm's BAL structure), the code it creates, and
+/// the deletions and wipes known beyond it.
+struct Writes {
+    bal: Bal,
+    codes: HashMap<B256, Bytecode>,
+    lives: Lives,
+}
+
+impl Writes {
+    /// The last event of `address` below `index`.
+    fn life(&self, address: &Address, index: BlockAccessIndex) -> Option<(u64, Life)> {
+        let events = self.lives.0.get(address)?;
+        events.iter().rev().find(|(at, _)| *at < index.0).copied()
+    }
+
+    /// The last index below `index` at which `address`'s storage was wiped or deleted.
+    fn wiped(&self, address: &Address, index: BlockAccessIndex) -> Option<u64> {
+        let events = self.lives.0.get(address)?;
+        let mut wipes = events.iter().rev().filter(|(_, l)| *l != Life::Created);
+        wipes.find(|(at, _)| *at < index.0).map(|(at, _)| *at)
+    }
+
+    fn new(list: &BlockAccessList, lives: Lives) -> Result<Writes, ExecError> {
+        let bal = Bal::try_from_alloy(list.clone())
+            .map_err(|e| ExecError::AccessList(format!("a code change is not valid code: {e}")))?;
+        let codes = bal
+            .accounts
+            .values()
+            .flat_map(|a| a.account_info.code.writes.iter().map(|(_, c)| c.clone()))
+            .collect();
+        Ok(Writes { bal, codes, lives })
+    }
+}
+
+/// The state transaction `index - 1` runs against: `base` with the list's writes below
+/// `index`.
+struct View<'a> {
+    writes: &'a Writes,
+    base: &'a dyn StateView,
+    index: BlockAccessIndex,
+    /// EIP-161 (Spurious Dragon on): an account the list leaves empty no longer exists.
+    state_clear: bool,
+}
+
+impl StateView for View<'_> {
+    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        let base = self.base.account(address)?;
+        let Some(listed) = self.writes.bal.accounts.get(&address) else {
+            return Ok(base);
+        };
+        let life = self.writes.life(&address, self.index);
+        let mut info = match life {
+            Some((_, Life::Deleted)) => return Ok(None),
+            _ => base.clone().unwrap_or_default(),
+        };
+        let changed = listed.populate_account_info(self.index, &mut info);
+        let empty = info.balance.is_zero() && info.nonce == 0 && info.code_hash == KECCAK_EMPTY;
+        if changed && empty && self.state_clear {
+            return Ok(None);
+        }
+        let created = matches!(life, Some((_, Life::Created)));
+        Ok((changed || created || base.is_some()).then_some(info))
+    }
+
+    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        match self.writes.codes.get(&code_hash) {
+            Some(code) => Ok(code.clone()),
+            None => self.base.code_by_hash(code_hash),
+        }
+    }
+
+    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        let Some(listed) = self.writes.bal.accounts.get(&address) else {
+            return self.base.storage(address, index);
+        };
+        // The last write below this index, unless a deletion or wipe came after it.
+        let written = listed.storage.storage.get(&index).and_then(|w| {
+            w.writes
+                .iter()
+                .rev()
+                .find(|(at, _)| *at < self.index)
+                .copied()
+        });
+        let wiped = self.writes.wiped(&address, self.index);
+        match (written, wiped) {
+            (Some((at, v)), Some(w)) if at.0 >= w => Ok(v),
+            (_, Some(_)) => Ok(U256::ZERO),
+            (Some((_, v)), None) => Ok(v),
+            (None, None) => self.base.storage(address, index),
+        }
+    }
+
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        self.base.block_hash(number)
+    }
+
+    fn reads_are_cheap(&self) -> bool {
+        self.base.reads_are_cheap()
+    }
+}

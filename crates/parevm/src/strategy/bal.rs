@@ -52,6 +52,10 @@ impl Strategy for BalStrategy {
         "every transaction at once from the block's EIP-7928 access list (declared access)"
     }
 
+    fn executes_from_access_list(&self) -> bool {
+        true
+    }
+
     fn execute_transactions(
         &self,
         block: &Block,

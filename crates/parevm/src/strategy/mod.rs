@@ -39,6 +39,12 @@ pub trait Strategy: Send + Sync {
         true
     }
 
+    /// Whether it executes from the block's access list (`bal`): a harness that times it
+    /// attaches the list first, as a validator receives it with the block.
+    fn executes_from_access_list(&self) -> bool {
+        false
+    }
+
     /// Executes `block.transactions` (at least one) on top of `state` on `workers` (the
     /// calling thread and its helpers; a strategy may use fewer).
     ///

@@ -18,12 +18,15 @@ pub use alloy_eip7928::{AccountChanges, BlockAccessList};
 use crate::{
     block::Block,
     output::{Access, BlockOutput},
-    state::{Overlay, StateChanges, StateView},
+    state::{AccountChange, StateChanges, StateView},
+    strategy::Workers,
 };
 use alloy_eip7928::{
     BalanceChange, BlockAccessIndex, CodeChange, NonceChange, SlotChanges, StorageChange,
 };
+use alloy_primitives::map::HashMap;
 use alloy_primitives::{Address, B256, U256, hex};
+use parking_lot::Mutex;
 use revm::primitives::KECCAK_EMPTY;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,18 +164,37 @@ pub fn build(
     pre: &dyn StateView,
     out: &BlockOutput,
 ) -> Result<BlockAccessList, String> {
+    build_on(block, pre, out, &Workers::one())
+}
+
+/// [`build`] on `workers`: accounts are independent (each one's entries depend on its own
+/// earlier values alone), so they are built in parallel.
+pub fn build_on(
+    block: &Block,
+    pre: &dyn StateView,
+    out: &BlockOutput,
+    workers: &Workers,
+) -> Result<BlockAccessList, String> {
     let missing = || "the block ran without recording access (Block::record_access)".to_string();
     let (pre_access, post_access) = out.block_access.as_ref().ok_or_else(missing)?;
-    let mut builder = Builder::new(pre);
-    builder.step(0, &out.pre_block, pre_access)?;
+    let beneficiary = Access(BTreeMap::from([(
+        block.header.beneficiary,
+        BTreeSet::new(),
+    )]));
+    let nothing = StateChanges::new();
+    let mut events = Events::default();
+    events.step(0, &out.pre_block, pre_access);
     for (i, tx) in out.txs.iter().enumerate() {
-        let mut access = tx.access.clone().ok_or_else(missing)?;
+        events.step(
+            i as u64 + 1,
+            &tx.changes,
+            tx.access.as_ref().ok_or_else(missing)?,
+        );
         // (Every transaction pays the beneficiary, even when a strategy deferred the fee.)
-        access.add_account(block.header.beneficiary);
-        builder.step(i as u64 + 1, &tx.changes, &access)?;
+        events.step(i as u64 + 1, &nothing, &beneficiary);
     }
-    builder.step(out.txs.len() as u64 + 1, &out.post_block, post_access)?;
-    Ok(builder.finish())
+    events.step(out.txs.len() as u64 + 1, &out.post_block, post_access);
+    events.build(pre, workers)
 }
 
 /// The writes-only list of transaction steps `1..=n` whose state changes are `txs`, over `pre`
@@ -182,132 +204,170 @@ pub fn writes_of(
     pre: &dyn StateView,
     txs: &[crate::output::TxOutput],
 ) -> Result<BlockAccessList, String> {
-    let mut builder = Builder::new(pre);
+    let mut events = Events::default();
+    let none = Access::default();
     for (i, tx) in txs.iter().enumerate() {
-        builder.step(i as u64 + 1, &tx.changes, &Access::default())?;
+        events.step(i as u64 + 1, &tx.changes, &none);
     }
-    Ok(builder.finish())
+    events.build(pre, &Workers::one())
 }
 
-/// One account's entry while the list is built.
+/// What happened to one account at one step.
+enum Event<'a> {
+    /// It was accessed, with these slots.
+    Accessed(&'a BTreeSet<U256>),
+    /// It changed.
+    Changed(&'a AccountChange),
+}
+
+/// One account's events, in step order (within a step, accesses before changes).
+type AccountEvents<'a> = (Address, Vec<(u64, Event<'a>)>);
+
+/// Every account's events.
 #[derive(Default)]
-struct Entry {
-    nonce: Vec<NonceChange>,
-    balance: Vec<BalanceChange>,
-    code: Vec<CodeChange>,
-    slots: BTreeMap<U256, Vec<StorageChange>>,
-    /// Slots accessed (read, or written to the value they had).
-    touched: BTreeSet<U256>,
-}
+struct Events<'a>(HashMap<Address, Vec<(u64, Event<'a>)>>);
 
-/// The list under construction and the state before the next step.
-struct Builder<'a> {
-    state: Overlay<'a>,
-    entries: BTreeMap<Address, Entry>,
-}
-
-impl<'a> Builder<'a> {
-    fn new(pre: &'a dyn StateView) -> Self {
-        Builder {
-            state: Overlay::new(pre),
-            entries: BTreeMap::new(),
-        }
-    }
-
-    /// Records step `index`: what it accessed and what it changed.
-    fn step(&mut self, index: u64, changes: &StateChanges, access: &Access) -> Result<(), String> {
-        let at = BlockAccessIndex::new(index);
-        let err = |e: crate::state::StateError| format!("block access index {index}: {e}");
+impl<'a> Events<'a> {
+    fn step(&mut self, index: u64, changes: &'a StateChanges, access: &'a Access) {
         for (address, slots) in &access.0 {
-            self.entries
+            self.0
                 .entry(*address)
                 .or_default()
-                .touched
-                .extend(slots);
+                .push((index, Event::Accessed(slots)));
         }
         for (address, change) in changes {
-            let before = self.state.account_fields(*address).map_err(err)?;
-            let entry = self.entries.entry(*address).or_default();
-            let (b0, n0, h0) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
-            let (b1, n1, h1) = change.info.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
-            if b1 != b0 {
-                entry.balance.push(BalanceChange::new(at, b1));
-            }
-            if n1 != n0 {
-                entry.nonce.push(NonceChange::new(at, n1));
-            }
-            if h1 != h0 {
-                let code = change
-                    .code
-                    .as_ref()
-                    .map(|c| c.original_bytes())
-                    .unwrap_or_default();
-                entry.code.push(CodeChange::new(at, code));
-            }
-            let wiped = change.storage_cleared || change.info.is_none();
-            // A wipe zeroes every slot it had: those listed so far or accessed now are listed
-            // again (a wiped slot of the pre-state nobody touched cannot be: see the gaps in
-            // the module docs).
-            let listed: BTreeSet<U256> = if wiped {
-                let now = access.0.get(address).into_iter().flatten();
-                entry
-                    .slots
-                    .keys()
-                    .chain(&entry.touched)
-                    .chain(now)
-                    .copied()
-                    .collect()
-            } else {
-                BTreeSet::new()
-            };
-            let zeroed = listed.iter().filter(|k| !change.storage.contains_key(*k));
-            let writes: Vec<(U256, U256)> = change
-                .storage
-                .iter()
-                .map(|(k, v)| (*k, *v))
-                .chain(zeroed.map(|k| (*k, U256::ZERO)))
-                .collect();
-            for (slot, value) in writes {
-                let old = self.state.storage(*address, slot).map_err(err)?;
-                if value == old {
-                    entry.touched.insert(slot);
-                } else {
-                    entry
-                        .slots
-                        .entry(slot)
-                        .or_default()
-                        .push(StorageChange::new(at, value));
-                }
-            }
+            self.0
+                .entry(*address)
+                .or_default()
+                .push((index, Event::Changed(change)));
         }
-        self.state.apply(changes);
-        Ok(())
     }
 
-    fn finish(self) -> BlockAccessList {
-        self.entries
-            .into_iter()
-            .map(|(address, e)| {
-                let storage_reads = e
-                    .touched
-                    .into_iter()
-                    .filter(|k| !e.slots.contains_key(k))
-                    .collect();
-                AccountChanges {
-                    address,
-                    storage_changes: e
-                        .slots
-                        .into_iter()
-                        .map(|(slot, changes)| SlotChanges::new(slot, changes))
-                        .collect(),
-                    storage_reads,
-                    balance_changes: e.balance,
-                    nonce_changes: e.nonce,
-                    code_changes: e.code,
+    /// The list: each account's entry built on `workers`, in address order.
+    fn build(self, pre: &dyn StateView, workers: &Workers) -> Result<BlockAccessList, String> {
+        let mut accounts: Vec<AccountEvents<'a>> = self.0.into_iter().collect();
+        accounts.sort_unstable_by_key(|(a, _)| *a);
+        let built: Vec<Mutex<Option<Result<AccountChanges, String>>>> =
+            accounts.iter().map(|_| Mutex::new(None)).collect();
+        let chunks: Vec<(usize, &[AccountEvents<'a>])> = (0..accounts.len())
+            .step_by(64)
+            .map(|k| (k, &accounts[k..(k + 64).min(accounts.len())]))
+            .collect();
+        workers.for_each_chunk(
+            chunks,
+            || (),
+            |(), (first, chunk)| {
+                for (k, (address, events)) in chunk.iter().enumerate() {
+                    *built[first + k].lock() = Some(entry(pre, *address, events));
                 }
-            })
+            },
+        );
+        built
+            .into_iter()
+            .map(|b| b.into_inner().expect("every account built"))
             .collect()
     }
+}
+
+/// One account's entry, from its events over `pre`.
+fn entry(
+    pre: &dyn StateView,
+    address: Address,
+    events: &[(u64, Event<'_>)],
+) -> Result<AccountChanges, String> {
+    let err = |e: crate::state::StateError| format!("account {address}: {e}");
+    let mut info: Option<Option<(U256, u64, B256)>> = None;
+    let mut written: HashMap<U256, U256> = HashMap::default();
+    let mut wiped = false;
+    let mut out = AccountChanges::new(address);
+    let mut slots: BTreeMap<U256, Vec<StorageChange>> = BTreeMap::new();
+    let mut touched: BTreeSet<U256> = BTreeSet::new();
+    for (i, (index, event)) in events.iter().enumerate() {
+        let at = BlockAccessIndex::new(*index);
+        let change = match event {
+            Event::Accessed(accessed) => {
+                touched.extend(accessed.iter().copied());
+                continue;
+            }
+            Event::Changed(change) => change,
+        };
+        let before = match info {
+            Some(known) => known,
+            None => pre.account_fields(address).map_err(err)?,
+        };
+        let (b0, n0, h0) = before.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+        let (b1, n1, h1) = change.info.unwrap_or((U256::ZERO, 0, KECCAK_EMPTY));
+        if b1 != b0 {
+            out.balance_changes.push(BalanceChange::new(at, b1));
+        }
+        if n1 != n0 {
+            out.nonce_changes.push(NonceChange::new(at, n1));
+        }
+        if h1 != h0 {
+            let code = change
+                .code
+                .as_ref()
+                .map(|c| c.original_bytes())
+                .unwrap_or_default();
+            out.code_changes.push(CodeChange::new(at, code));
+        }
+        let wipes = change.storage_cleared || change.info.is_none();
+        // A wipe zeroes every slot it had: those listed so far or accessed in this step are
+        // listed again (a wiped slot of the pre-state nobody touched cannot be: see the gaps
+        // in the module docs).
+        let now = events[..i]
+            .iter()
+            .rev()
+            .take_while(|(j, _)| j == index)
+            .filter_map(|(_, e)| match e {
+                Event::Accessed(s) => Some(s.iter()),
+                Event::Changed(_) => None,
+            })
+            .flatten();
+        let listed: BTreeSet<U256> = if wipes {
+            slots.keys().chain(&touched).chain(now).copied().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let zeroed = listed.iter().filter(|k| !change.storage.contains_key(*k));
+        let writes: Vec<(U256, U256)> = change
+            .storage
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .chain(zeroed.map(|k| (*k, U256::ZERO)))
+            .collect();
+        for (slot, value) in writes {
+            let old = match written.get(&slot) {
+                Some(v) => *v,
+                None if wiped => U256::ZERO,
+                None => pre.storage(address, slot).map_err(err)?,
+            };
+            if value == old {
+                touched.insert(slot);
+            } else {
+                slots
+                    .entry(slot)
+                    .or_default()
+                    .push(StorageChange::new(at, value));
+            }
+        }
+        // The account as the change leaves it (an overlay's rules).
+        info = Some(change.info);
+        if wipes {
+            wiped = true;
+            written.clear();
+        }
+        written.extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    }
+    out.storage_reads = touched
+        .into_iter()
+        .filter(|k| !slots.contains_key(k))
+        .collect();
+    out.storage_changes = slots
+        .into_iter()
+        .map(|(slot, changes)| SlotChanges::new(slot, changes))
+        .collect();
+    Ok(out)
 }
 
 /// The post-block state of every account the BAL changes, from `pre` and the BAL alone

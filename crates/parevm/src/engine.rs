@@ -105,7 +105,8 @@ impl Engine {
             pre_access.zip(post_access),
         );
         if let Some(given) = &block.access_list {
-            let executed = crate::bal::build(block, state, &out).map_err(ExecError::AccessList)?;
+            let executed = crate::bal::build_on(block, state, &out, &self.workers)
+                .map_err(ExecError::AccessList)?;
             // (Equal lists compare fast; the diagnosis of a difference is the slow part.)
             if **given != executed {
                 let n = block.transactions.len();

@@ -42,11 +42,14 @@ pub enum Fork {
     Prague,
     /// Osaka (EIP-7825 transaction gas cap, EIP-7951, ...).
     Osaka,
+    /// Amsterdam (EIP-7928 block-level access lists), as revm 43 implements it; not scheduled
+    /// on mainnet.
+    Amsterdam,
 }
 
 impl Fork {
     /// Every fork, oldest first.
-    pub const ALL: [Fork; 14] = [
+    pub const ALL: [Fork; 15] = [
         Fork::Frontier,
         Fork::Homestead,
         Fork::Tangerine,
@@ -61,6 +64,7 @@ impl Fork {
         Fork::Cancun,
         Fork::Prague,
         Fork::Osaka,
+        Fork::Amsterdam,
     ];
 
     /// The revm specification implementing this fork's EVM rules.
@@ -80,6 +84,7 @@ impl Fork {
             Fork::Cancun => SpecId::CANCUN,
             Fork::Prague => SpecId::PRAGUE,
             Fork::Osaka => SpecId::OSAKA,
+            Fork::Amsterdam => SpecId::AMSTERDAM,
         }
     }
 
@@ -100,6 +105,7 @@ impl Fork {
             Fork::Cancun => "Cancun",
             Fork::Prague => "Prague",
             Fork::Osaka => "Osaka",
+            Fork::Amsterdam => "Amsterdam",
         }
     }
 
@@ -125,6 +131,7 @@ impl Fork {
             "Cancun" => Fork::Cancun,
             "Prague" => Fork::Prague,
             "Osaka" => Fork::Osaka,
+            "Amsterdam" => Fork::Amsterdam,
             _ => return None,
         })
     }
@@ -153,7 +160,7 @@ impl Fork {
     pub fn blob_params(self) -> Option<BlobParams> {
         match self {
             Fork::Cancun => Some(BlobParams::CANCUN),
-            Fork::Prague | Fork::Osaka => Some(BlobParams::PRAGUE),
+            Fork::Prague | Fork::Osaka | Fork::Amsterdam => Some(BlobParams::PRAGUE),
             _ => None,
         }
     }

@@ -160,7 +160,7 @@ fn run_test(
             );
         }
         let (block_fork, blob_params) = Block::fork_of(&chain, &header);
-        let block = Block {
+        let mut block = Block {
             hash,
             fork: block_fork,
             chain_id: chain.chain_id,
@@ -186,12 +186,49 @@ fn run_test(
             access_list: None,
             header,
         };
+        // An Amsterdam block's access list: it must hash to the header's, and execution is
+        // checked against it (the `bal` strategy executes from it).
+        if let Some(list) = b.get("blockAccessList") {
+            let list = match crate::bal::from_json(list, block.transactions.len()) {
+                Ok(list) => list,
+                Err(e) => return Ok(Outcome::Failed(format!("block {i}: {e}"))),
+            };
+            let hash = crate::bal::hash(&list);
+            if block
+                .header
+                .block_access_list_hash
+                .is_some_and(|h| h != hash)
+            {
+                return Ok(Outcome::Failed(format!(
+                    "block {i}: its blockAccessList hashes to {hash}, the header says {}",
+                    block.header.block_access_list_hash.unwrap_or_default()
+                )));
+            }
+            block.set_access_list(list);
+        }
+        // (Without the list, its hash in the header is checked against the list execution
+        // builds.)
+        block.record_access |= block.header.block_access_list_hash.is_some();
         let out = match engine.execute(&block, &state, strategy) {
             Ok(out) => out,
             Err(_) if expects_failure => continue,
             Err(e) => return Ok(Outcome::Failed(format!("block {i}: {e}"))),
         };
         let mut problems = out.check_header(&block).mismatches;
+        if let Some(expected) = block.header.block_access_list_hash {
+            let built = crate::bal::build(&block, &state, &out)?;
+            let hash = crate::bal::hash(&built);
+            if hash != expected {
+                problems.push(format!(
+                    "blockAccessListHash: computed {hash}, header {expected}"
+                ));
+            }
+            // EIP-7928: at most one listed item per ITEM_COST gas of the block's limit.
+            let gas_limit = block.header.gas_limit;
+            if let Err(e) = alloy_eip7928::bal::Bal::from(built).validate_gas_limit(gas_limit) {
+                problems.push(format!("block access list: {e}"));
+            }
+        }
         for changes in out.all_changes() {
             state.apply(changes);
         }

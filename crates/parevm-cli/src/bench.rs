@@ -246,16 +246,18 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
             .iter()
             .filter_map(|c| {
                 let s = aggregate_speedup(&rows, c.strategy.name(), c.threads)?;
-                let worst = rows
+                let ran: Vec<&Measurement> = rows
                     .iter()
                     .filter(|r| r.strategy == c.strategy.name() && r.threads == c.threads)
-                    .map(|r| r.speedup)
-                    .fold(f64::INFINITY, f64::min);
+                    .collect();
+                let worst = ran.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min);
+                let blocks = rows.iter().filter(|r| r.strategy == "sequential").count();
                 println!(
-                    "aggregate {} x{}: {:.2}x (sum of sequential medians / sum of medians); lowest block {:.2}x",
+                    "aggregate {} x{}: {:.2}x over {} of {blocks} blocks (sum of sequential medians / sum of medians); lowest block {:.2}x",
                     c.strategy.name(),
                     c.threads,
                     s,
+                    ran.len(),
                     worst
                 );
                 Some(serde_json::json!({"strategy": c.strategy.name(), "threads": c.threads, "speedup": s, "lowest_block_speedup": worst}))

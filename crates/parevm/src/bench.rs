@@ -348,8 +348,20 @@ pub fn measure(
     };
     let repeat = runs_per_sample(reference_ms);
     tick();
-    for (c, engine) in all.iter().zip(&engines).skip(1) {
-        let (out, _, _) = timed(block_for(c), state, c.strategy, engine, 1)?;
+    let mut notes = Vec::new();
+    // (A strategy that executes from the block's list cannot run a block the list cannot
+    // describe: it is left out of this block, with a note.)
+    let mut keep = vec![true; all.len()];
+    for (k, (c, engine)) in all.iter().zip(&engines).enumerate().skip(1) {
+        let out = match timed(block_for(c), state, c.strategy, engine, 1) {
+            Err(ExecError::Unsupported(why)) if c.strategy.executes_from_access_list() => {
+                let name = c.strategy.name();
+                notes.push(format!("{target}: no {name} x{}: {why}", c.threads));
+                keep[k] = false;
+                continue;
+            }
+            other => other?.0,
+        };
         if let Some(diff) = reference.first_difference(&out) {
             return Err(ExecError::Evm(format!(
                 "{} x{} differs from sequential on {target}: {diff}",
@@ -359,8 +371,17 @@ pub fn measure(
         }
         tick();
     }
+    let mut kept = keep.iter();
+    let all: Vec<Config> = all
+        .into_iter()
+        .filter(|_| *kept.next().unwrap_or(&true))
+        .collect();
+    let mut kept = keep.iter();
+    let engines: Vec<Engine> = engines
+        .into_iter()
+        .filter(|_| *kept.next().unwrap_or(&true))
+        .collect();
     let mut ceilings = Vec::new();
-    let mut notes = Vec::new();
     for &t in ceiling_threads.iter().filter(|t| **t > 1) {
         match Ceiling::new(block, &reference, t).and_then(|c| {
             c.check(state, &reference)?;
@@ -444,7 +465,8 @@ pub fn measure(
 }
 
 /// Aggregate speedup of a strategy over several blocks: sum of sequential medians over the sum
-/// of the strategy's medians (so big blocks weigh more, as in wall time of a chain segment).
+/// of the strategy's medians (so big blocks weigh more, as in wall time of a chain segment),
+/// over the blocks the strategy ran (the notes name those it could not).
 pub fn aggregate_speedup(rows: &[Measurement], strategy: &str, threads: usize) -> Option<f64> {
     let mut seq = 0.0;
     let mut par = 0.0;
@@ -454,9 +476,12 @@ pub fn aggregate_speedup(rows: &[Measurement], strategy: &str, threads: usize) -
         let s = rows
             .iter()
             .find(|r| r.target == t && r.strategy == "sequential")?;
-        let p = rows
+        let Some(p) = rows
             .iter()
-            .find(|r| r.target == t && r.strategy == strategy && r.threads == threads)?;
+            .find(|r| r.target == t && r.strategy == strategy && r.threads == threads)
+        else {
+            continue;
+        };
         seq += s.median_ms;
         par += p.median_ms;
     }

@@ -133,18 +133,26 @@ fn bench_says_where_it_wrote_its_files() {
     );
 }
 
-#[test]
-fn bal_build_writes_a_list_that_bal_apply_reads_and_bad_lists_are_named() {
-    let Some(fixtures) = parevm::sources::fixtures::fixtures_or_skip("bal cli") else {
-        return;
-    };
-    let block = fixtures.join("mainnet/19934116");
-    let block = block.to_str().unwrap();
-    let dir = std::env::temp_dir().join(format!("parevm-bal-{}", std::process::id()));
+/// `parevm bal build` on mainnet block `number` into a fresh folder: (the block folder, the
+/// folder, the list file, what it printed); `None` when the fixtures are skipped.
+fn built_list(number: &str) -> Option<(String, PathBuf, PathBuf, String)> {
+    let fixtures = parevm::sources::fixtures::fixtures_or_skip("bal cli")?;
+    let block = fixtures.join("mainnet").join(number);
+    let block = block.to_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("parevm-bal-{number}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let list = dir.join("bal.json");
-    let (code, out, err) = parevm(&["bal", "build", block, "--out", list.to_str().unwrap()]);
+    let (code, out, err) = parevm(&["bal", "build", &block, "--out", list.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+    Some((block, dir, list, out))
+}
+
+#[test]
+fn bal_build_writes_a_list_that_bal_apply_reads_and_bad_lists_are_named() {
+    let Some((block, dir, list, out)) = built_list("19934116") else {
+        return;
+    };
+    let block = block.as_str();
     assert!(
         out.contains("accounts") && out.contains("RLP bytes") && out.contains("hash 0x"),
         "{out}"
@@ -173,16 +181,10 @@ fn bal_build_writes_a_list_that_bal_apply_reads_and_bad_lists_are_named() {
 
 #[test]
 fn replay_with_a_list_accepts_the_built_one_and_refuses_a_wrong_one_with_exit_1() {
-    let Some(fixtures) = parevm::sources::fixtures::fixtures_or_skip("replay --bal") else {
+    let Some((block, dir, list, _)) = built_list("19933597") else {
         return;
     };
-    let block = fixtures.join("mainnet/19933597");
-    let block = block.to_str().unwrap();
-    let dir = std::env::temp_dir().join(format!("parevm-replay-bal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let list = dir.join("bal.json");
-    let (code, _, err) = parevm(&["bal", "build", block, "--out", list.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    let block = block.as_str();
     for strategy in ["bal", "all"] {
         let args = [
             "replay",

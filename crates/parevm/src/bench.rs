@@ -342,6 +342,14 @@ pub fn measure(
     // (The block with its access list, for the strategies that execute from one: built before
     // any clock runs, as a validator receives it with the block.)
     let listed = with_access_list(block, state, &all)?;
+    // (Its size, reported on the rows of the strategies that execute from it.)
+    let sizes = listed
+        .as_ref()
+        .and_then(|b| b.access_list.as_ref())
+        .map(|list| {
+            let calldata: usize = block.transactions.iter().map(|t| t.env.data.len()).sum();
+            (crate::bal::encode(list).len() as u64, calldata as u64)
+        });
     let block_for = |c: &Config| match (&listed, c.strategy.executes_from_access_list()) {
         (Some(listed), true) => listed,
         _ => block,
@@ -460,7 +468,14 @@ pub fn measure(
                 }),
             }
         })
-        .collect();
+        .collect::<Vec<Measurement>>();
+    let mut rows = rows;
+    for (row, c) in rows.iter_mut().zip(&all) {
+        if let (Some((list, calldata)), true) = (sizes, c.strategy.executes_from_access_list()) {
+            row.stats.count("access_list_bytes", list);
+            row.stats.count("calldata_bytes", calldata);
+        }
+    }
     Ok(Measured { rows, notes })
 }
 

@@ -215,6 +215,38 @@ fn full_table(doc: &BenchDoc) -> String {
     out
 }
 
+/// The size of each block's access list, from the rows that carry it (those of a strategy
+/// that executes from the list): empty when none does.
+fn access_list_sizes(doc: &BenchDoc) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = String::new();
+    for r in &doc.results {
+        let list = r.stats.counter("access_list_bytes");
+        if list == 0 || !seen.insert(r.target.clone()) {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(
+                "\nAccess list (EIP-7928, RLP) per block, against the transactions' calldata:\n\n\
+                 | target | txs | list bytes | per transaction | calldata bytes | list / calldata |\n\
+                 |---|---:|---:|---:|---:|---:|\n",
+            );
+        }
+        let calldata = r.stats.counter("calldata_bytes");
+        let share = match calldata {
+            0 => "–".to_string(),
+            c => format!("{:.2}", list as f64 / c as f64),
+        };
+        let per_tx = list as f64 / r.txs.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {list} | {per_tx:.0} | {calldata} | {share} |",
+            r.target, r.txs
+        );
+    }
+    out
+}
+
 /// The results page of `docs` (each with its file's stem, which also names its chart,
 /// `<stem>.svg`, beside the page).
 pub fn page(docs: &[(String, BenchDoc)]) -> String {
@@ -230,6 +262,7 @@ pub fn page(docs: &[(String, BenchDoc)]) -> String {
             provenance(doc),
             full_table(doc)
         );
+        out.push_str(&access_list_sizes(doc));
         if !doc.aggregates.is_empty() {
             out.push_str("\n| strategy | threads | aggregate speedup | lowest block |\n|---|---:|---:|---:|\n");
             for a in &doc.aggregates {

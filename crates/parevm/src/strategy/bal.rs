@@ -248,7 +248,7 @@ impl Writes {
     }
 
     fn new(list: &BlockAccessList, lives: Lives) -> Result<Writes, ExecError> {
-        let bal = Bal::try_from_alloy(list.clone())
+        let bal = Bal::clone_from_alloy(list)
             .map_err(|e| ExecError::AccessList(format!("a code change is not valid code: {e}")))?;
         let codes = bal
             .accounts

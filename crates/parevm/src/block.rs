@@ -64,14 +64,16 @@ pub struct Block {
     /// The block's EIP-7928 access list, when it comes with one: execution is then checked
     /// against it (and the `bal` strategy executes from it). Set with
     /// [`Block::set_access_list`].
-    pub access_list: Option<std::sync::Arc<crate::bal::BlockAccessList>>,
+    pub access_list: Option<std::sync::Arc<crate::bal::Given>>,
 }
 
 impl Block {
     /// Attaches the block's access list: execution records what it accesses and is checked
     /// against the list.
+    /// The list is indexed now, once, as a validator decodes it on receipt.
     pub fn set_access_list(&mut self, list: crate::bal::BlockAccessList) {
-        self.access_list = Some(std::sync::Arc::new(list));
+        let given = crate::bal::Given::new(list, self.transactions.len());
+        self.access_list = Some(std::sync::Arc::new(given));
         self.record_access = true;
     }
 

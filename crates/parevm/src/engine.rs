@@ -5,6 +5,7 @@
 //! without sharing threads, which is what a pipeline with blocks in flight needs.
 
 use crate::{
+    bal::{self, Check, Checked, Given},
     block::Block,
     core,
     error::{self, ExecError},
@@ -79,10 +80,20 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         // (A block without transactions has no transaction phase: no strategy sees one.)
-        let txs = if block.transactions.is_empty() {
-            Vec::new()
-        } else {
-            strategy.execute_transactions(block, &mut overlay, workers, &mut stats)?
+        let index = (block.access_list.as_ref())
+            .map(|given| given.index().map_err(ExecError::AccessList))
+            .transpose()?;
+        let check = index.map(|index| Check::new(index, block.fork));
+        let (txs, checked) = match &check {
+            _ if block.transactions.is_empty() => (Vec::new(), Checked::Transactions),
+            Some(check) => {
+                strategy.execute_listed(block, &mut overlay, workers, &mut stats, check)?
+            }
+            None => {
+                let txs =
+                    strategy.execute_transactions(block, &mut overlay, workers, &mut stats)?;
+                (txs, Checked::Nothing)
+            }
         };
         stats.tx_phase_us = started.elapsed().as_micros() as u64;
         if txs.len() != block.transactions.len() {
@@ -95,7 +106,7 @@ impl Engine {
         }
         let mut post_access = block.record_access.then(Access::default);
         let (post, requests) = core::post_block(block, &mut overlay, &mut post_access)?;
-        let out = BlockOutput::assemble(
+        let mut out = BlockOutput::assemble(
             block,
             pre,
             txs,
@@ -104,18 +115,39 @@ impl Engine {
             stats,
             pre_access.zip(post_access),
         );
-        if let Some(given) = &block.access_list {
-            let executed = crate::bal::build_on(block, state, &out, &self.workers)
-                .map_err(ExecError::AccessList)?;
-            // (Equal lists compare fast; the diagnosis of a difference is the slow part.)
-            if **given != executed {
-                let n = block.transactions.len();
-                let mismatch = crate::bal::first_mismatch(given, &executed, n);
-                let why = mismatch.unwrap_or_else(|| "the lists differ in order".into());
-                return Err(ExecError::AccessList(why));
-            }
+        if let (Some(given), Some(check)) = (&block.access_list, check) {
+            self.check_list(block, state, given, &mut out, &check, checked)?;
         }
         Ok(out)
+    }
+
+    /// Checks the executed block `out` against the access list it came with: step by step in
+    /// parallel ([`crate::bal::check`]), or, where that cannot tell, by building the list from
+    /// the output and comparing, which names the first difference (counted in
+    /// `list_compared_whole` when the lists are equal).
+    fn check_list(
+        &self,
+        block: &Block,
+        state: &dyn StateView,
+        given: &Given,
+        out: &mut BlockOutput,
+        check: &Check<'_>,
+        checked: Checked,
+    ) -> Result<(), ExecError> {
+        if bal::check::agrees_with(check, checked, block, state, out, &self.workers) {
+            return Ok(());
+        }
+        let executed =
+            bal::build_on(block, state, out, &self.workers).map_err(ExecError::AccessList)?;
+        // (Equal lists compare fast; the diagnosis of a difference is the slow part.)
+        if *given.list() != executed {
+            let n = block.transactions.len();
+            let mismatch = bal::first_mismatch(given, &executed, n);
+            let why = mismatch.unwrap_or_else(|| "the lists differ in order".into());
+            return Err(ExecError::AccessList(why));
+        }
+        out.stats.count("list_compared_whole", 1);
+        Ok(())
     }
 }
 

@@ -66,24 +66,49 @@ pub struct Checked {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// [`check_generated`], also telling how much of the block sequential execution ran.
+/// [`check_generated`], also telling how much of the block sequential execution ran. A
+/// strategy that executes from the block's access list runs a valid block twice: with the
+/// list sequential execution builds attached (as a validator receives it), and without.
 pub fn check_counted(g: &Generated, strategies: &[&dyn Strategy], engines: &[Engine]) -> Checked {
     let cached = LatencyState::new(&g.state, std::time::Duration::ZERO);
     let view: &dyn StateView = if g.cached_reads { &cached } else { &g.state };
-    let reference = execute_block(&g.block, view, &Sequential, 1);
+    let mut recorded = g.block.clone();
+    recorded.record_access = true;
+    let reference = execute_block(&recorded, view, &Sequential, 1);
     let (valid, executed) = match &reference {
         Ok(out) => (true, out.txs.len()),
         Err(crate::ExecError::InvalidTransaction { index, .. }) => (false, *index),
         Err(_) => (false, 0),
     };
+    let listed = reference.as_ref().ok().and_then(|out| {
+        let list = crate::bal::build(&recorded, view, out).ok()?;
+        recorded.set_access_list(list);
+        Some(recorded)
+    });
     let mut mismatches = Vec::new();
     for s in strategies {
-        for engine in engines {
-            let out = engine.execute(&g.block, view, *s);
+        let blocks = match &listed {
+            Some(listed) if s.executes_from_access_list() => vec![&g.block, listed],
+            _ => vec![&g.block],
+        };
+        for (block, engine) in blocks
+            .into_iter()
+            .flat_map(|b| engines.iter().map(move |e| (b, e)))
+        {
+            let out = engine.execute(block, view, *s);
+            // (A block the list cannot describe is refused, and says so: not a mismatch.)
+            if block.access_list.is_some() && matches!(out, Err(crate::ExecError::Unsupported(_))) {
+                continue;
+            }
             if let Some(difference) = verdict_difference(&reference, &out) {
+                let listed = if block.access_list.is_some() {
+                    " (list given)"
+                } else {
+                    ""
+                };
                 mismatches.push(Mismatch {
                     seed: g.seed,
-                    strategy: s.name().to_string(),
+                    strategy: format!("{}{listed}", s.name()),
                     threads: engine.threads(),
                     difference,
                 });

@@ -22,7 +22,7 @@
 
 use super::{Strategy, Workers, sequential};
 use crate::{
-    bal::{self, BlockAccessList},
+    bal::{self, Check, Checked, check::Index},
     block::Block,
     core::{TxExecutor, check_block_limits},
     error::ExecError,
@@ -31,10 +31,8 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, U256, map::HashMap};
 use parking_lot::Mutex;
-use revm::{
-    primitives::KECCAK_EMPTY,
-    state::bal::{Bal, BlockAccessIndex},
-};
+use revm::{primitives::KECCAK_EMPTY, state::bal::BlockAccessIndex};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Execution from a block-level access list.
 #[derive(Debug, Clone, Copy)]
@@ -63,57 +61,141 @@ impl Strategy for BalStrategy {
         workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
-        let n = block.transactions.len();
-        let writes = match &block.access_list {
-            Some(list) => Writes::new(list, Lives::default())?,
-            None => built_writes(block, state, stats)?,
-        };
-        let state_clear = block.fork.at_least(crate::Fork::SpuriousDragon);
-        let results: Vec<Mutex<Option<Result<TxOutput, ExecError>>>> =
-            (0..n).map(|_| Mutex::new(None)).collect();
-        let chunks: Vec<usize> = (0..n).step_by(CHUNK).collect();
-        let base: &dyn StateView = &*state;
-        let view = || {
-            let at = View {
-                writes: &writes,
-                base,
-                index: BlockAccessIndex::new(1),
-                state_clear,
-            };
-            TxExecutor::new(block, RevmDb(at))
-        };
-        workers.for_each_chunk(chunks, view, |exec, first| {
-            let last = (first + CHUNK).min(n);
-            for (i, tx) in (first..last).zip(&block.transactions[first..last]) {
-                exec.db_mut().0.index = BlockAccessIndex::new(i as u64 + 1);
-                *results[i].lock() = Some(exec.execute(i, tx, 0).map(|(out, _)| out));
-            }
-        });
-        stats.executions += n as u64;
-        let (mut gas, mut blob_gas) = (0u64, 0u64);
-        let mut outputs = Vec::with_capacity(n);
-        for (i, slot) in results.into_iter().enumerate() {
-            let out = check_block_limits(block, i, gas, blob_gas)
-                .and_then(|()| slot.into_inner().expect("every transaction ran"));
-            let mut out = match out {
-                Ok(out) => out,
-                Err(e) => return Err(blame(block, state, &outputs, e)),
-            };
-            gas += out.gas_used;
-            blob_gas += out.blob_gas_used;
-            out.receipt.cumulative_gas_used = gas;
-            outputs.push(out);
-        }
-        if block.access_list.is_some() {
-            beyond_the_list(block, state, &outputs)?;
-        }
-        if crate::core::needs_post_transaction_state(block) {
-            for out in &outputs {
-                state.apply(&out.changes);
-            }
-        }
-        Ok(outputs)
+        run(block, state, workers, stats, None).map(|(outputs, _)| outputs)
     }
+
+    fn execute_listed(
+        &self,
+        block: &Block,
+        state: &mut Overlay<'_>,
+        workers: &Workers,
+        stats: &mut ExecStats,
+        check: &Check<'_>,
+    ) -> Result<(Vec<TxOutput>, Checked), ExecError> {
+        run(block, state, workers, stats, Some(check))
+    }
+}
+
+/// What the workers check of a block that came with a list, as they run its transactions.
+struct Listed<'a> {
+    check: Option<&'a Check<'a>>,
+    /// Whether every transaction checked so far agrees with the list.
+    agree: AtomicBool,
+    /// What the list cannot state (see [`beyond_the_list`]).
+    events: Mutex<Vec<(usize, Address)>>,
+    pre_161: bool,
+}
+
+impl Listed<'_> {
+    /// Checks transaction `i`, run on `view` with output `out`.
+    fn transaction(&self, view: &View<'_>, i: usize, out: &TxOutput) {
+        beyond_the_list(view, i, out, self.pre_161, &self.events);
+        let Some(check) = self.check else { return };
+        if self.agree.load(Relaxed) {
+            let k = i as u64 + 1;
+            let ok =
+                (out.access.as_ref()).is_some_and(|a| check.step(k, view.base, &out.changes, a));
+            if !ok {
+                self.agree.store(false, Relaxed);
+            }
+        }
+    }
+}
+
+/// Runs every transaction of `block` at once from its list (or one built here), checking each
+/// against `check` when the block came with its list.
+fn run(
+    block: &Block,
+    state: &mut Overlay<'_>,
+    workers: &Workers,
+    stats: &mut ExecStats,
+    check: Option<&Check<'_>>,
+) -> Result<(Vec<TxOutput>, Checked), ExecError> {
+    let n = block.transactions.len();
+    let state_clear = block.fork.at_least(crate::Fork::SpuriousDragon);
+    let built;
+    let writes = match &block.access_list {
+        Some(given) => Writes {
+            index: given.index().map_err(ExecError::AccessList)?,
+            lives: Lives::default(),
+        },
+        None => {
+            built = built_writes(block, state, stats)?;
+            Writes {
+                index: &built.0,
+                lives: built.1,
+            }
+        }
+    };
+    let listed = block.access_list.is_some().then(|| Listed {
+        check,
+        agree: AtomicBool::new(check.is_some()),
+        events: Mutex::new(Vec::new()),
+        pre_161: !state_clear,
+    });
+    let results: Vec<Mutex<Option<Result<TxOutput, ExecError>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let chunks: Vec<usize> = (0..n).step_by(CHUNK).collect();
+    let base: &dyn StateView = &*state;
+    let view = || {
+        let at = View {
+            writes: &writes,
+            base,
+            index: BlockAccessIndex::new(1),
+            state_clear,
+        };
+        TxExecutor::new(block, RevmDb(at))
+    };
+    workers.for_each_chunk(chunks, view, |exec, first| {
+        let last = (first + CHUNK).min(n);
+        for (i, tx) in (first..last).zip(&block.transactions[first..last]) {
+            exec.db_mut().0.index = BlockAccessIndex::new(i as u64 + 1);
+            let out = exec.execute(i, tx, 0).map(|(out, _)| out);
+            if let (Ok(out), Some(listed)) = (&out, &listed) {
+                listed.transaction(&exec.db_mut().0, i, out);
+            }
+            *results[i].lock() = Some(out);
+        }
+    });
+    stats.executions += n as u64;
+    let outputs = in_order(block, state, results)?;
+    let mut checked = Checked::Nothing;
+    if let Some(listed) = listed {
+        refuse_beyond_the_list(listed.events.into_inner(), &outputs)?;
+        if listed.agree.into_inner() {
+            checked = Checked::Transactions;
+        }
+    }
+    if crate::core::needs_post_transaction_state(block) {
+        for out in &outputs {
+            state.apply(&out.changes);
+        }
+    }
+    Ok((outputs, checked))
+}
+
+/// The outputs in block order with their cumulative gas, or the error of the first
+/// transaction that failed or broke the block's limits.
+fn in_order(
+    block: &Block,
+    state: &Overlay<'_>,
+    results: Vec<Mutex<Option<Result<TxOutput, ExecError>>>>,
+) -> Result<Vec<TxOutput>, ExecError> {
+    let (mut gas, mut blob_gas) = (0u64, 0u64);
+    let mut outputs = Vec::with_capacity(results.len());
+    for (i, slot) in results.into_iter().enumerate() {
+        let out = check_block_limits(block, i, gas, blob_gas)
+            .and_then(|()| slot.into_inner().expect("every transaction ran"));
+        let mut out = match out {
+            Ok(out) => out,
+            Err(e) => return Err(blame(block, state, &outputs, e)),
+        };
+        gas += out.gas_used;
+        blob_gas += out.blob_gas_used;
+        out.receipt.cumulative_gas_used = gas;
+        outputs.push(out);
+    }
+    Ok(outputs)
 }
 
 /// The error of the block whose transaction `outputs.len()` failed with `error`: a list
@@ -132,41 +214,49 @@ fn blame(block: &Block, base: &dyn StateView, outputs: &[TxOutput], error: ExecE
     }
 }
 
-/// Checks that no transaction accessed an account after an earlier one did what an EIP-7928
-/// list cannot state (see [`crate::bal`]): deleted an account that existed, wiped its storage,
-/// or created an empty account before EIP-161. Such a transaction ran on a view the list could
-/// not make right, which the engine's comparison of lists would not always see; a block with
-/// one is refused, naming both, rather than risked. (From Cancun on none can happen.)
+/// Notes in `events` each account transaction `i` (its output `out`, run on `view`) did what
+/// an EIP-7928 list cannot state to it: deleted an account that existed, wiped its storage, or
+/// created an empty account before EIP-161 (`pre_161`). (From Cancun on none can happen.) The
+/// view is the state the list gives `i`, which is the block's own if the list is right; if it
+/// is not, the block is rejected anyway.
 fn beyond_the_list(
-    block: &Block,
-    base: &dyn StateView,
+    view: &View<'_>,
+    i: usize,
+    out: &TxOutput,
+    pre_161: bool,
+    events: &Mutex<Vec<(usize, Address)>>,
+) {
+    for (address, change) in &out.changes {
+        // (A view that cannot be read counts as existing: the block is then refused.)
+        let existed = view.account(*address).map_or(true, |a| a.is_some());
+        let empty = change.info == Some((U256::ZERO, 0, KECCAK_EMPTY));
+        let beyond = (existed && (change.info.is_none() || change.storage_cleared))
+            || (!existed && pre_161 && empty);
+        if beyond {
+            events.lock().push((i, *address));
+        }
+    }
+}
+
+/// Refuses a block in which a transaction accessed an account after an earlier one did what
+/// the list cannot state to it (`events`, from [`beyond_the_list`]): it ran on a view the list
+/// could not make right, which the check against the list would not always see. The error
+/// names both, rather than risk a wrong result.
+fn refuse_beyond_the_list(
+    mut events: Vec<(usize, Address)>,
     outputs: &[TxOutput],
 ) -> Result<(), ExecError> {
-    let pre_161 = !block.fork.at_least(crate::Fork::SpuriousDragon);
-    let mut walk = Overlay::new(base);
-    let mut events: HashMap<Address, usize> = HashMap::default();
-    for (i, out) in outputs.iter().enumerate() {
-        let accessed = out.access.as_ref().into_iter().flat_map(|a| a.0.keys());
-        if let Some((a, k)) = accessed
-            .filter_map(|a| events.get(a).map(|k| (a, k)))
-            .next()
-        {
+    events.sort_unstable();
+    for (k, a) in events {
+        let accessed = |out: &TxOutput| out.access.as_ref().is_some_and(|x| x.0.contains_key(&a));
+        if let Some(i) = outputs.iter().skip(k + 1).position(accessed) {
             return Err(ExecError::Unsupported(format!(
-                "transaction {i} accesses account {a} after transaction {k} deleted it, wiped \
+                "transaction {} accesses account {a} after transaction {k} deleted it, wiped \
                  its storage or created it empty, which a block access list cannot state: \
-                 run the block without its list"
+                 run the block without its list",
+                k + 1 + i
             )));
         }
-        for (address, change) in &out.changes {
-            let existed = walk.account_fields(*address)?.is_some();
-            let empty = change.info == Some((U256::ZERO, 0, KECCAK_EMPTY));
-            let beyond = (existed && (change.info.is_none() || change.storage_cleared))
-                || (!existed && pre_161 && empty);
-            if beyond {
-                events.insert(*address, i);
-            }
-        }
-        walk.apply(&out.changes);
     }
     Ok(())
 }
@@ -178,7 +268,7 @@ fn built_writes(
     block: &Block,
     state: &Overlay<'_>,
     stats: &mut ExecStats,
-) -> Result<Writes, ExecError> {
+) -> Result<(Index, Lives), ExecError> {
     stats.count("bal_built", 1);
     let mut copy = Overlay::new(state);
     let mut done = sequential::Progress::default();
@@ -206,7 +296,8 @@ fn built_writes(
         }
         walk.apply(&out.changes);
     }
-    Writes::new(&list, lives)
+    let index = Index::new(&list, block.transactions.len()).map_err(ExecError::AccessList)?;
+    Ok((index, lives))
 }
 
 /// What happened to an account at a block access index, beyond what a list states.
@@ -225,15 +316,13 @@ enum Life {
 #[derive(Debug, Default)]
 struct Lives(HashMap<Address, Vec<(u64, Life)>>);
 
-/// A list's writes, indexed for reading (revm's BAL structure), the code it creates, and
-/// the deletions and wipes known beyond it.
-struct Writes {
-    bal: Bal,
-    codes: HashMap<B256, Bytecode>,
+/// A list's writes, indexed for reading, and the deletions and wipes known beyond it.
+struct Writes<'a> {
+    index: &'a Index,
     lives: Lives,
 }
 
-impl Writes {
+impl Writes<'_> {
     /// The last event of `address` below `index`.
     fn life(&self, address: &Address, index: BlockAccessIndex) -> Option<(u64, Life)> {
         let events = self.lives.0.get(address)?;
@@ -246,23 +335,12 @@ impl Writes {
         let mut wipes = events.iter().rev().filter(|(_, l)| *l != Life::Created);
         wipes.find(|(at, _)| *at < index.0).map(|(at, _)| *at)
     }
-
-    fn new(list: &BlockAccessList, lives: Lives) -> Result<Writes, ExecError> {
-        let bal = Bal::clone_from_alloy(list)
-            .map_err(|e| ExecError::AccessList(format!("a code change is not valid code: {e}")))?;
-        let codes = bal
-            .accounts
-            .values()
-            .flat_map(|a| a.account_info.code.writes.iter().map(|(_, c)| c.clone()))
-            .collect();
-        Ok(Writes { bal, codes, lives })
-    }
 }
 
 /// The state transaction `index - 1` runs against: `base` with the list's writes below
 /// `index`.
 struct View<'a> {
-    writes: &'a Writes,
+    writes: &'a Writes<'a>,
     base: &'a dyn StateView,
     index: BlockAccessIndex,
     /// EIP-161 (Spurious Dragon on): an account the list leaves empty no longer exists.
@@ -272,7 +350,7 @@ struct View<'a> {
 impl StateView for View<'_> {
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
         let base = self.base.account(address)?;
-        let Some(listed) = self.writes.bal.accounts.get(&address) else {
+        let Some(listed) = self.writes.index.bal.accounts.get(&address) else {
             return Ok(base);
         };
         let life = self.writes.life(&address, self.index);
@@ -290,23 +368,20 @@ impl StateView for View<'_> {
     }
 
     fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
-        match self.writes.codes.get(&code_hash) {
+        match self.writes.index.codes.get(&code_hash) {
             Some(code) => Ok(code.clone()),
             None => self.base.code_by_hash(code_hash),
         }
     }
 
     fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
-        let Some(listed) = self.writes.bal.accounts.get(&address) else {
+        let Some(listed) = self.writes.index.bal.accounts.get(&address) else {
             return self.base.storage(address, index);
         };
         // The last write below this index, unless a deletion or wipe came after it.
         let written = listed.storage.storage.get(&index).and_then(|w| {
-            w.writes
-                .iter()
-                .rev()
-                .find(|(at, _)| *at < self.index)
-                .copied()
+            let below = w.writes.partition_point(|(at, _)| *at < self.index);
+            below.checked_sub(1).map(|last| w.writes[last])
         });
         let wiped = self.writes.wiped(&address, self.index);
         match (written, wiped) {

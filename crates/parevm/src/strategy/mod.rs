@@ -19,6 +19,7 @@ pub mod sequential;
 pub use common::pool::Workers;
 
 use crate::{
+    bal::{Check, Checked},
     block::Block,
     error::ExecError,
     output::{ExecStats, TxOutput},
@@ -59,6 +60,23 @@ pub trait Strategy: Send + Sync {
         workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError>;
+
+    /// Executes a block that came with an access list: as [`Strategy::execute_transactions`],
+    /// and may check each transaction against the list as it runs it, with `check` (while
+    /// what it touched is still in the cache), saying so in what it returns; the engine
+    /// checks the rest. By default it checks nothing here.
+    fn execute_listed(
+        &self,
+        block: &Block,
+        state: &mut Overlay<'_>,
+        workers: &Workers,
+        stats: &mut ExecStats,
+        check: &Check<'_>,
+    ) -> Result<(Vec<TxOutput>, Checked), ExecError> {
+        let _ = check;
+        let outputs = self.execute_transactions(block, state, workers, stats)?;
+        Ok((outputs, Checked::Nothing))
+    }
 }
 
 /// Every registered strategy, the reference (`sequential`) first.

@@ -14,6 +14,9 @@
 //! and for the rest of the state from Cancun on.
 
 pub use alloy_eip7928::{AccountChanges, BlockAccessList};
+pub use check::{Check, Checked, Given};
+
+pub mod check;
 
 use crate::{
     block::Block,

@@ -227,11 +227,14 @@ fn beyond_the_list(
     events: &Mutex<Vec<(usize, Address)>>,
 ) {
     for (address, change) in &out.changes {
+        let wipes = change.info.is_none() || change.storage_cleared;
+        let empty = change.info == Some((U256::ZERO, 0, KECCAK_EMPTY));
+        if !(wipes || pre_161 && empty) {
+            continue;
+        }
         // (A view that cannot be read counts as existing: the block is then refused.)
         let existed = view.account(*address).map_or(true, |a| a.is_some());
-        let empty = change.info == Some((U256::ZERO, 0, KECCAK_EMPTY));
-        let beyond = (existed && (change.info.is_none() || change.storage_cleared))
-            || (!existed && pre_161 && empty);
+        let beyond = (existed && wipes) || (!existed && pre_161 && empty);
         if beyond {
             events.lock().push((i, *address));
         }
@@ -243,18 +246,24 @@ fn beyond_the_list(
 /// could not make right, which the check against the list would not always see. The error
 /// names both, rather than risk a wrong result.
 fn refuse_beyond_the_list(
-    mut events: Vec<(usize, Address)>,
+    events: Vec<(usize, Address)>,
     outputs: &[TxOutput],
 ) -> Result<(), ExecError> {
-    events.sort_unstable();
+    let mut first: HashMap<Address, usize> = HashMap::default();
     for (k, a) in events {
-        let accessed = |out: &TxOutput| out.access.as_ref().is_some_and(|x| x.0.contains_key(&a));
-        if let Some(i) = outputs.iter().skip(k + 1).position(accessed) {
+        first.entry(a).and_modify(|e| *e = (*e).min(k)).or_insert(k);
+    }
+    let Some(from) = first.values().min().copied() else {
+        return Ok(());
+    };
+    for (i, out) in outputs.iter().enumerate().skip(from + 1) {
+        let accessed = out.access.as_ref().into_iter().flat_map(|a| a.0.keys());
+        let mut after = accessed.filter_map(|a| first.get(a).filter(|k| **k < i).map(|k| (a, k)));
+        if let Some((a, k)) = after.next() {
             return Err(ExecError::Unsupported(format!(
-                "transaction {} accesses account {a} after transaction {k} deleted it, wiped \
+                "transaction {i} accesses account {a} after transaction {k} deleted it, wiped \
                  its storage or created it empty, which a block access list cannot state: \
-                 run the block without its list",
-                k + 1 + i
+                 run the block without its list"
             )));
         }
     }

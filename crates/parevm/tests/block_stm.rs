@@ -28,6 +28,14 @@ fn eoa(i: usize) -> Address {
     Address::new(a)
 }
 
+/// An account that does not exist before the block, outside the precompile range.
+fn fresh(i: usize) -> Address {
+    let mut a = [0u8; 20];
+    a[0] = 0xf5;
+    a[19] = i as u8;
+    Address::new(a)
+}
+
 /// Small contracts, each exercising one behaviour (hand-assembled EVM).
 mod contracts {
     use super::*;
@@ -72,6 +80,9 @@ mod contracts {
 #[derive(Debug, Clone)]
 enum Kind {
     Transfer(usize),
+    /// A transfer to an account that does not exist before the block (EIP-2780, Amsterdam:
+    /// its gas depends on whether the recipient exists yet).
+    Fresh(usize),
     ToCoinbase,
     Inc(u8),
     Revert(u8),
@@ -85,6 +96,7 @@ enum Kind {
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         3 => (0..EOAS).prop_map(Kind::Transfer),
+        2 => (0..2usize).prop_map(Kind::Fresh),
         1 => Just(Kind::ToCoinbase),
         4 => (0u8..3).prop_map(Kind::Inc),
         1 => (0u8..3).prop_map(Kind::Revert),
@@ -111,7 +123,8 @@ fn spec() -> impl Strategy<Value = Spec> {
             Just(Fork::London),
             Just(Fork::Shanghai),
             Just(Fork::Cancun),
-            Just(Fork::Prague)
+            Just(Fork::Prague),
+            Just(Fork::Amsterdam)
         ],
         prop::option::of(0..EOAS),
         prop::collection::vec((0..EOAS, kind(), prop::bool::weighted(0.03)), 1..40),
@@ -168,6 +181,7 @@ fn build(spec: &Spec) -> (Block, InMemoryState) {
         let addr_word = |a: Address| Bytes::from(B256::left_padding_from(a.as_slice()).to_vec());
         let (to, value, data, gas) = match kind {
             Kind::Transfer(r) => (eoa(*r), 1_000 + n as u64, Bytes::new(), 21_000),
+            Kind::Fresh(r) => (fresh(*r), 1_000 + n as u64, Bytes::new(), 500_000),
             Kind::ToCoinbase => (beneficiary, 5, Bytes::new(), 30_000),
             Kind::Inc(slot) => (contracts::INC, 0, word(*slot as u64), 100_000),
             Kind::Revert(slot) => (contracts::REVERT, 0, word(*slot as u64), 100_000),
@@ -317,6 +331,38 @@ fn lazy_credits_around_full_writes_of_the_recipient() {
         (1, t(4), false),
     ];
     same_verdict_on(&txs, [Fork::Berlin, Fork::Cancun], Some(2));
+}
+
+/// Transfers to accounts that do not exist yet, from several senders and lazily: from
+/// Amsterdam on (EIP-2780) the first pays for creating the account and the others do not, so
+/// each transfer's gas depends on the transfers to the same account before it.
+#[test]
+fn transfers_to_new_accounts_pay_for_them_once() {
+    let f = Kind::Fresh;
+    let txs = vec![
+        (0, f(0), false),
+        (1, f(0), false),
+        (2, f(1), false),
+        (3, f(0), false),
+        (0, f(1), false),
+        (4, f(0), false),
+        (1, f(1), false),
+    ];
+    same_verdict_on(&txs, [Fork::Prague, Fork::Amsterdam], Some(2));
+    // (Every strategy that credits plain transfers as commutative updates: monad too.)
+    let spec = Spec {
+        fork: Fork::Amsterdam,
+        beneficiary: None,
+        txs,
+    };
+    let (block, state) = build(&spec);
+    let seq = execute_block(&block, &state, &Sequential, 1).unwrap();
+    for s in parevm::strategy::parallel() {
+        for threads in [1, 2, 4] {
+            let out = execute_block(&block, &state, s, threads).unwrap();
+            assert_eq!(seq.first_difference(&out), None, "{} x{threads}", s.name());
+        }
+    }
 }
 
 /// Senders whose first transaction is a contract call (recorded as a debit of the sender, not

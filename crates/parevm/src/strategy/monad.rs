@@ -236,9 +236,11 @@ impl Run<'_> {
             let db = worker.db_mut();
             db.reads.clear();
             db.stood_in = false;
-            db.stand_in = (plain_transfer_recipient(tx, self.block.header.beneficiary).is_some()
-                && stand_in_eligible(tx))
-            .then_some((tx.env.caller, tx.env.nonce));
+            db.stand_in =
+                (plain_transfer_recipient(tx, self.block.header.beneficiary, self.block.fork)
+                    .is_some()
+                    && stand_in_eligible(tx))
+                .then_some((tx.env.caller, tx.env.nonce));
             let result = worker.execute_deferring_fee(i, tx, 0);
             let db = worker.db_mut();
             let reads = std::mem::take(&mut db.reads);
@@ -285,7 +287,8 @@ impl Run<'_> {
     /// merge, see [`Run::relax`]); executing it again otherwise.
     fn check(&self, i: usize, s: Speculative, merged: &dyn StateView) -> Result<Merge, ExecError> {
         let tx = &self.block.transactions[i];
-        let recipient = plain_transfer_recipient(tx, self.block.header.beneficiary);
+        let recipient =
+            plain_transfer_recipient(tx, self.block.header.beneficiary, self.block.fork);
         let mut relaxable = recipient.is_some() && tx.tx_type != 3;
         let mut holds = true;
         for r in &s.reads {

@@ -308,7 +308,14 @@ impl Gen {
         }
     }
 
+    /// An address that did not exist before the block: a new one, or often one an earlier
+    /// transaction already paid (from Amsterdam on, EIP-2780 charges a transfer for creating
+    /// its recipient, so a transfer's gas depends on the transfers before it).
     fn fresh_address(&mut self) -> Address {
+        if self.fresh > 0 && self.rng.random_bool(0.4) {
+            let earlier = self.rng.random_range(1..=self.fresh);
+            return Address::with_last_byte(0xf0).create(earlier);
+        }
         self.fresh += 1;
         Address::with_last_byte(0xf0).create(self.fresh)
     }
@@ -398,7 +405,15 @@ impl Gen {
                 )
             }
             30..=35 => to(self.coinbase, 60_000),
-            36..=39 => to(self.fresh_address(), 30_000),
+            // (From Amsterdam on, creating the recipient costs state gas: room for it.)
+            36..=39 => {
+                let gas = if self.fork.at_least(Fork::Amsterdam) {
+                    400_000
+                } else {
+                    30_000
+                };
+                to(self.fresh_address(), gas)
+            }
             40..=42 => Draft {
                 data: vec![1, 2, 3],
                 ..to(

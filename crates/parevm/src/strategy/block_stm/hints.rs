@@ -111,13 +111,14 @@ impl Hints {
     }
 
     /// Works out the known hints of the transactions `txs` (a block's, or the rest of one,
-    /// paying `beneficiary`) in block order (on one thread, the only writer), publishing them
+    /// paying `beneficiary`, under `fork`) in block order (on one thread, the only writer), publishing them
     /// as it goes, and in the same pass the links of the lazy-write index `lazy` (whose
     /// builder this is).
     pub(super) fn build(
         &self,
         txs: &[Transaction],
         beneficiary: alloy_primitives::Address,
+        fork: crate::Fork,
         lazy: &LazyIndex<'_>,
         keyed: &Keyed,
     ) {
@@ -141,7 +142,7 @@ impl Hints {
             let t = i as u32 + 1;
             // Any transaction may write a debit to its sender; a plain transfer may also
             // credit its recipient.
-            let candidate = super::lazy_recipient(tx, beneficiary).is_some();
+            let candidate = super::lazy_recipient(tx, beneficiary, fork).is_some();
             let mut entry = last.entry(addr_table::key(keyed, &tx.env.caller));
             self.same_sender[i].store(entry.replace(Last::SENT, t), Relaxed);
             let sender_touch = Touch {
@@ -252,6 +253,7 @@ mod tests {
         hints.build(
             &block.transactions,
             block.header.beneficiary,
+            block.fork,
             &LazyIndex::new(&block.transactions),
             &Default::default(),
         );

@@ -335,6 +335,7 @@ impl BlockStm {
                 shared.hints.build(
                     txs,
                     block.header.beneficiary,
+                    block.fork,
                     &shared.mv.lazy,
                     &shared.mv.keyed,
                 )
@@ -539,7 +540,7 @@ fn execute(
 ) -> Option<Task> {
     let tx = &shared.txs[i];
     let beneficiary = shared.block.header.beneficiary;
-    let mut lazy = lazy_recipient(tx, beneficiary);
+    let mut lazy = lazy_recipient(tx, beneficiary, shared.block.fork);
     // A plain transfer to a contract (an exchange's deposit address, WETH) runs the contract's
     // code, so nothing about it is lazy. Found out inside the EVM, after the sender was already
     // given its stand-in value, it would cost a second execution; one look first saves that.

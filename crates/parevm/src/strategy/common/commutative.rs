@@ -10,12 +10,18 @@ use revm::primitives::KECCAK_EMPTY;
 
 /// The recipient of `tx` if it is a plain value transfer whose recipient's balance can be
 /// credited as a commutative update: no calldata, no EIP-7702 authorizations, not to itself, the
-/// beneficiary or a precompile (those execute code). Whether the recipient has code is checked
-/// when it is read.
+/// beneficiary or a precompile (those execute code), and before Amsterdam (`fork`): from then
+/// on, EIP-2780 charges a transfer for creating its recipient when the recipient does not exist
+/// yet, so its gas depends on the transfers to the same account before it. Whether the
+/// recipient has code is checked when it is read.
 pub(crate) fn plain_transfer_recipient(
     tx: &crate::block::Transaction,
     beneficiary: Address,
+    fork: crate::Fork,
 ) -> Option<Address> {
+    if fork.at_least(crate::Fork::Amsterdam) {
+        return None;
+    }
     let revm::primitives::TxKind::Call(to) = tx.env.kind else {
         return None;
     };

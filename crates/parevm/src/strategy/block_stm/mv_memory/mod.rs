@@ -760,6 +760,7 @@ mod tests {
         super::super::hints::Hints::empty(5).build(
             &block.transactions,
             block.header.beneficiary,
+            block.fork,
             &mv.lazy,
             &mv.keyed,
         );

@@ -7,11 +7,12 @@ interface IERC20Balance {
 }
 
 /// @title A constant-product pair in the style of Uniswap V2 (0.3% fee, optimistic transfer).
-/// @notice Storage layout (written by the workload generator):
-/// slot 0 `token0`, slot 1 `token1`, slot 2 `reserve0`, slot 3 `reserve1`.
+/// @notice The tokens are immutables, as in Uniswap V3's pools (the workload generator writes
+/// them into the runtime code at the offsets `build/Pair.immutables.json` gives); storage
+/// layout (also written by the generator): slot 0 `reserve0`, slot 1 `reserve1`.
 contract Pair {
-    address public token0;
-    address public token1;
+    address public immutable token0;
+    address public immutable token1;
     uint256 public reserve0;
     uint256 public reserve1;
 
@@ -24,6 +25,11 @@ contract Pair {
         address indexed to
     );
     event Sync(uint256 reserve0, uint256 reserve1);
+
+    constructor(address _token0, address _token1) {
+        token0 = _token0;
+        token1 = _token1;
+    }
 
     function getReserves() external view returns (uint256, uint256) {
         return (reserve0, reserve1);

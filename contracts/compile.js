@@ -17,7 +17,9 @@ const input = {
     optimizer: { enabled: true, runs: 200 },
     evmVersion: 'cancun',
     metadata: { bytecodeHash: 'none', appendCBOR: false },
-    outputSelection: { '*': { '*': ['evm.deployedBytecode.object'] } },
+    outputSelection: {
+      '*': { '*': ['evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences'], '': ['ast'] },
+    },
   },
 };
 const output = JSON.parse(solc.compile(JSON.stringify(input)));
@@ -31,17 +33,32 @@ let differ = 0;
 for (const [file, contracts] of Object.entries(output.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
     if (!fs.existsSync(path.join(dir, name + '.sol'))) continue; // interfaces
-    const hex = c.evm.deployedBytecode.object + '\n';
-    const out = path.join(dir, 'build', name + '.hex');
-    if (check) {
-      const committed = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-      if (committed !== hex) {
-        console.error(`${name}: committed bytecode differs from a fresh compile (solc ${solc.version()})`);
-        differ = 1;
+    const files = [[name + '.hex', c.evm.deployedBytecode.object + '\n']];
+    const refs = c.evm.deployedBytecode.immutableReferences || {};
+    if (Object.keys(refs).length) {
+      // Byte offsets of each immutable in the runtime code, by name (from the AST's ids).
+      const names = {};
+      const walk = (node) => {
+        if (node && typeof node === 'object') {
+          if (node.nodeType === 'VariableDeclaration' && refs[node.id]) names[node.name] = refs[node.id].map((r) => r.start);
+          Object.values(node).forEach(walk);
+        }
+      };
+      walk(output.sources[file].ast);
+      files.push([name + '.immutables.json', JSON.stringify(names) + '\n']);
+    }
+    for (const [base, text] of files) {
+      const out = path.join(dir, 'build', base);
+      if (check) {
+        const committed = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+        if (committed !== text) {
+          console.error(`${base}: committed output differs from a fresh compile (solc ${solc.version()})`);
+          differ = 1;
+        }
+      } else {
+        fs.writeFileSync(out, text);
+        console.log(`${name} -> build/${base}`);
       }
-    } else {
-      fs.writeFileSync(out, hex);
-      console.log(`${name}: ${(hex.length - 1) / 2} bytes -> build/${name}.hex`);
     }
   }
 }

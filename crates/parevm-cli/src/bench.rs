@@ -72,7 +72,7 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_gas(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_gas(s: &str) -> Result<u64, String> {
     let (num, mul) = match s.chars().last() {
         Some('G' | 'g') => (&s[..s.len() - 1], 1_000_000_000),
         Some('M' | 'm') => (&s[..s.len() - 1], 1_000_000),

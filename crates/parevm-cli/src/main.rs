@@ -7,6 +7,7 @@ mod bench;
 mod chart;
 mod conformance;
 mod fuzz;
+mod predict;
 mod replay;
 mod report;
 
@@ -76,6 +77,8 @@ enum Command {
     Bal(bal::BalCommand),
     /// Run adversarial generated blocks with parallel strategies and compare with sequential.
     Fuzz(fuzz::FuzzArgs),
+    /// Score access predictors (access-list, static, simulate, bal) against execution.
+    Predict(predict::PredictArgs),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Bench(args) => bench::run(*args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Bal(command) => bal::run(command),
         Command::Report(args) => report::run(args),
         Command::Example { threads } => replay::example(threads),

@@ -24,6 +24,7 @@ fn zero_threads_are_rejected_everywhere() {
         &["replay", "--threads", "0", "."],
         &["statetest", "--threads", "0", "."],
         &["fuzz", "--threads", "0"],
+        &["predict", "--threads", "0", "--workload", "erc20"],
     ] {
         let (code, _, err) = parevm(args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -221,5 +222,44 @@ fn replay_with_a_list_accepts_the_built_one_and_refuses_a_wrong_one_with_exit_1(
         out.contains("block access list does not match execution"),
         "{out}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn predict_scores_every_predictor_in_the_json_shape_and_names_unknown_hints() {
+    let dir = std::env::temp_dir().join(format!("parevm-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("predict.json");
+    let args = ["predict", "--workload", "erc20", "--gas", "1M", "--json"];
+    let (code, out, err) = parevm(&[&args[..], &[json.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("static"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["results"].as_array().expect("results");
+    let hints: Vec<&str> = rows.iter().map(|r| r["hints"].as_str().unwrap()).collect();
+    assert_eq!(hints, ["access-list", "static", "simulate", "bal"]);
+    for field in [
+        "target",
+        "txs",
+        "read_precision",
+        "read_recall",
+        "write_precision",
+        "write_recall",
+        "exact_share",
+        "partial_share",
+        "us_per_tx",
+    ] {
+        assert!(rows.iter().all(|r| !r[field].is_null()), "{field}: {doc}");
+    }
+    let (code, _, err) = parevm(&["predict", "--workload", "erc20", "--hints", "oracle"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown hints \"oracle\"") && err.contains("static"),
+        "{err}"
+    );
+    let (code, _, err) = parevm(&["predict"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--workload"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,6 +8,8 @@ use alloy_sol_types::{SolCall, sol};
 pub const TOKEN_HEX: &str = include_str!("../../../../../contracts/build/Token.hex");
 /// Runtime bytecode of `contracts/Pair.sol`.
 pub const PAIR_HEX: &str = include_str!("../../../../../contracts/build/Pair.hex");
+/// Where `contracts/Pair.sol`'s immutables (`token0`, `token1`) sit in its runtime code.
+const PAIR_IMMUTABLES: &str = include_str!("../../../../../contracts/build/Pair.immutables.json");
 /// Runtime bytecode of `contracts/Router.sol`.
 pub const ROUTER_HEX: &str = include_str!("../../../../../contracts/build/Router.hex");
 /// Runtime bytecode of `contracts/StorageChain.sol`.
@@ -61,6 +63,21 @@ pub fn allowance_slot(owner: Address, spender: Address) -> U256 {
     outer[..32].copy_from_slice(&word(spender));
     outer[32..].copy_from_slice(&keccak256(inner).0);
     U256::from_be_bytes(keccak256(outer).0)
+}
+
+/// The runtime code of the pair of `token0` and `token1`: the committed code with its
+/// immutables written in, as its constructor would have.
+pub fn pair_code(token0: Address, token1: Address) -> Bytes {
+    let mut bytes = code(PAIR_HEX).to_vec();
+    let offsets: serde_json::Value =
+        serde_json::from_str(PAIR_IMMUTABLES).expect("committed immutables are JSON");
+    for (name, token) in [("token0", token0), ("token1", token1)] {
+        for offset in offsets[name].as_array().expect("offsets of each immutable") {
+            let o = offset.as_u64().expect("an offset") as usize;
+            bytes[o..o + 32].copy_from_slice(&word(token));
+        }
+    }
+    bytes.into()
 }
 
 /// Calldata of `transfer(to, value)`.

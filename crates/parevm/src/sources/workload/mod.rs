@@ -373,26 +373,23 @@ pub fn generate(spec: &WorkloadSpec) -> (Block, InMemoryState) {
                         );
                         b.storage(t).push((balance_slot(pair(p)), reserve));
                     }
-                    let word =
-                        |a: Address| U256::from_be_bytes(B256::left_padding_from(a.as_slice()).0);
                     b.state.insert_account(
                         pair(p),
                         U256::ZERO,
                         1,
-                        Bytecode::new_raw(code(PAIR_HEX)),
-                        [
-                            (U256::from(0), word(t0)),
-                            (U256::from(1), word(t1)),
-                            (U256::from(2), reserve),
-                            (U256::from(3), reserve),
-                        ],
+                        Bytecode::new_raw(pair_code(t0, t1)),
+                        [(U256::from(0), reserve), (U256::from(1), reserve)],
                     );
                 }
                 let token_in = if rng.below(2) == 0 { t0 } else { t1 };
                 let trader = eoa(sender);
                 let storage = b.storage(token_in);
                 storage.push((balance_slot(trader), U256::from(1_000 * TOKEN_UNIT)));
-                storage.push((allowance_slot(trader, router()), U256::MAX));
+                // (A finite approval, as the approve-then-swap flow gives: `transferFrom` lowers it.)
+                storage.push((
+                    allowance_slot(trader, router()),
+                    U256::from(10).pow(U256::from(30)),
+                ));
                 let amount = U256::from(TOKEN_UNIT + (i as u128) * 1_000);
                 b.push(
                     sender,

@@ -367,7 +367,7 @@ fn warnings(rows: &[Measurement]) -> Vec<String> {
 }
 
 /// This process's command line, as a user would type it (`parevm bench ...`).
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::iter::once("parevm".to_string())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
@@ -375,7 +375,7 @@ fn command_line() -> String {
 }
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

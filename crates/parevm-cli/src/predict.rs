@@ -22,9 +22,10 @@ pub(crate) struct PredictArgs {
     /// Predictor (repeatable): access-list, static, simulate, bal. Default: all of them.
     #[arg(long = "hints")]
     hints: Vec<String>,
-    /// A synthetic workload instead of block folders (transfers, erc20, swaps, ...).
-    #[arg(long)]
-    workload: Option<String>,
+    /// A synthetic workload instead of block folders (transfers, erc20, swaps, ...;
+    /// repeatable).
+    #[arg(long = "workload")]
+    workloads: Vec<String>,
     /// Gas target of the generated block (e.g. 30M, 1G) [default: 30M].
     #[arg(long)]
     gas: Option<String>,
@@ -62,22 +63,29 @@ fn predictors(args: &PredictArgs) -> Result<Vec<&'static dyn Predictor>, String>
 }
 
 fn targets(args: &PredictArgs) -> Result<Vec<(String, parevm::Block, InMemoryState)>, String> {
-    if let Some(w) = &args.workload {
-        let kind = WorkloadKind::parse(w).ok_or_else(|| format!("unknown workload {w:?}"))?;
+    if !args.workloads.is_empty() {
         let gas = args
             .gas
             .as_deref()
             .map(crate::bench::parse_gas)
             .transpose()?;
-        let spec = WorkloadSpec {
-            kind,
-            gas_target: gas.unwrap_or(30_000_000),
-            accounts: 100_000,
-            hot_ratio: 0.0,
-            seed: 1,
-        };
-        let (block, state) = workload::generate(&spec);
-        return Ok(vec![(spec.label(), block, state)]);
+        return args
+            .workloads
+            .iter()
+            .map(|w| {
+                let kind =
+                    WorkloadKind::parse(w).ok_or_else(|| format!("unknown workload {w:?}"))?;
+                let spec = WorkloadSpec {
+                    kind,
+                    gas_target: gas.unwrap_or(30_000_000),
+                    accounts: 100_000,
+                    hot_ratio: 0.0,
+                    seed: 1,
+                };
+                let (block, state) = workload::generate(&spec);
+                Ok((spec.label(), block, state))
+            })
+            .collect();
     }
     if args.paths.is_empty() {
         return Err("give block folders or --workload".into());
@@ -123,7 +131,16 @@ fn predict_all(args: &PredictArgs) -> Result<(), String> {
     }
     print!("{}", measure::table(&all));
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&measure::to_json(&all)).expect("json");
+        let mut doc = measure::to_json(&all);
+        doc["parevm_version"] = env!("CARGO_PKG_VERSION").into();
+        doc["date"] = crate::bench::utc_now().into();
+        doc["machine"] = serde_json::json!({
+            "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+        });
+        doc["command"] = crate::bench::command_line().into();
+        let text = serde_json::to_string_pretty(&doc).expect("json");
         std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }

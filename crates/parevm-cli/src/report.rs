@@ -49,7 +49,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
         println!("wrote {}", svg.display());
     }
-    std::fs::write(&args.out, parevm::report::page(&docs))
+    let predictions =
+        parevm::report::predict_files(dir).and_then(|files| parevm::report::predictions(&files))?;
+    std::fs::write(&args.out, parevm::report::page(&docs) + &predictions)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     if let Some(path) = &args.readme {

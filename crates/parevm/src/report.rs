@@ -283,6 +283,113 @@ pub fn page(docs: &[(String, BenchDoc)]) -> String {
     out
 }
 
+/// A `parevm predict --json` document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PredictDoc {
+    /// parevm's version.
+    pub parevm_version: String,
+    /// When it was measured (UTC).
+    pub date: String,
+    /// Where.
+    pub machine: Machine,
+    /// The command line that produced it.
+    pub command: String,
+    /// One row per target and predictor.
+    pub results: Vec<PredictRow>,
+}
+
+/// One predictor on one target (see `parevm::predict::measure::Row::to_json`).
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)]
+pub struct PredictRow {
+    pub target: String,
+    pub hints: String,
+    pub txs: usize,
+    pub read_precision: f64,
+    pub read_recall: f64,
+    pub write_precision: f64,
+    pub write_recall: f64,
+    pub exact_share: f64,
+    pub partial_share: f64,
+    pub us_per_tx: f64,
+    pub exec_us_per_tx: f64,
+}
+
+/// The predict JSON files in `dir` (`predict*.json`), by name.
+pub fn predict_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && (p.file_stem().and_then(|s| s.to_str()))
+                    .is_some_and(|s| s.starts_with("predict"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The section of the results page on access predictions: per file, every row, or only the
+/// aggregate over all targets when there are many.
+pub fn predictions(files: &[std::path::PathBuf]) -> Result<String, String> {
+    if files.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = String::from(
+        "
+## Access predictions
+
+Each predictor's read and write sets against what \
+         sequential execution touched (`parevm predict`): precision (share of predicted \
+         locations touched), recall (share of touched locations predicted), the share of \
+         transactions predicted exactly and of those marked partial, and the cost per \
+         transaction beside sequential execution's.\n",
+    );
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let doc: PredictDoc = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a predict document: {e}", f.display()))?;
+        let stem = f
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let date = doc.date.get(..10).unwrap_or(&doc.date);
+        let _ = write!(
+            out,
+            "\n### {stem}\n\nMeasured {date} on a {}-CPU {}/{} machine, parevm {}; `{}`.\n\n",
+            doc.machine.cpus, doc.machine.os, doc.machine.arch, doc.parevm_version, doc.command
+        );
+        out.push_str("| target | hints | txs | read P | read R | write P | write R | exact | partial | µs/tx | exec µs/tx |\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        // (Many targets, the mainnet blocks: their aggregate only.)
+        let targets: std::collections::BTreeSet<&str> =
+            doc.results.iter().map(|r| r.target.as_str()).collect();
+        let only_all = targets.len() > 10 && targets.contains("all");
+        for r in doc
+            .results
+            .iter()
+            .filter(|r| !only_all || r.target == "all")
+        {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.1} | {:.1} |",
+                r.target,
+                r.hints,
+                r.txs,
+                r.read_precision,
+                r.read_recall,
+                r.write_precision,
+                r.write_recall,
+                r.exact_share,
+                r.partial_share,
+                r.us_per_tx,
+                r.exec_us_per_tx
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// `readme` with the text between `<!-- results:begin -->` and `<!-- results:end -->`
 /// replaced by `table` (an error if the markers are missing).
 pub fn splice_readme(readme: &str, table: &str) -> Result<String, String> {

@@ -1,5 +1,5 @@
 //! The results page and the README's results table are exactly what `parevm report` makes of
-//! the committed bench JSON: no figure is copied by hand.
+//! the committed bench and predict JSON: no figure is copied by hand.
 
 use parevm::report;
 use std::path::Path;
@@ -14,8 +14,10 @@ fn the_committed_results_page_is_generated_from_the_committed_json() {
     assert!(!files.is_empty(), "no bench JSON under docs/");
     let docs = report::load_all(&files).unwrap();
     let page = std::fs::read_to_string(repo().join("docs/RESULTS.md")).unwrap();
+    let predictions = report::predict_files(&repo().join("docs")).unwrap();
+    let expected = report::page(&docs) + &report::predictions(&predictions).unwrap();
     assert!(
-        page == report::page(&docs),
+        page == expected,
         "docs/RESULTS.md differs from the committed JSON's: run `parevm report --readme README.md`"
     );
     for (stem, _) in &docs {

@@ -21,8 +21,8 @@ pub(crate) struct BenchArgs {
     /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
-    /// Strategy (repeatable): sequential, block-stm, monad, block-stm-speculative,
-    /// monad-speculative. Default:
+    /// Strategy (repeatable): sequential, block-stm, monad, bal, block-stm-speculative,
+    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal. Default:
     /// every registered strategy (all but the variants).
     #[arg(long = "strategy")]
     strategies: Vec<String>,

@@ -13,6 +13,7 @@
 pub mod bal;
 pub mod block_stm;
 pub(crate) mod common;
+pub mod dag;
 pub mod monad;
 pub mod sequential;
 
@@ -89,13 +90,18 @@ pub fn registry() -> Vec<&'static dyn Strategy> {
     ]
 }
 
-/// Configurations of registered strategies that `--strategy all` leaves out but tests and
-/// `--strategy NAME` can ask for: `block-stm-speculative` and `monad-speculative`, without
-/// their size rules.
+/// Configurations that `--strategy all` leaves out but tests and `--strategy NAME` can ask
+/// for: `block-stm-speculative` and `monad-speculative`, without their size rules; and the
+/// dependency-graph strategy (`dag`, predictions cost more than they save yet) with its hint
+/// kinds (`dag-speculative`, `dag-access-list`, `dag-bal`, without size rules).
 pub fn variants() -> Vec<&'static dyn Strategy> {
     vec![
         &block_stm::BlockStm::ALWAYS_SPECULATIVE,
         &monad::Monad::SPECULATIVE,
+        &dag::Dag::DEFAULT,
+        &dag::Dag::SPECULATIVE,
+        &dag::Dag::ACCESS_LIST,
+        &dag::Dag::BAL,
     ]
 }
 

@@ -44,6 +44,7 @@ use super::{
         },
         recording::{Read, Recorder},
         size::{Begin, SizeRules},
+        tasks::{Claim, Tasks},
     },
     sequential::Progress,
 };
@@ -59,7 +60,7 @@ use alloy_primitives::U256;
 use parking_lot::Mutex;
 use std::sync::atomic::{
     AtomicBool, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{Acquire, Release},
 };
 
 /// Execute all optimistically, merge in order, re-execute at most once.
@@ -91,6 +92,14 @@ struct Speculative {
     stood_in: bool,
 }
 
+/// What the merger found for the next transaction to merge.
+enum Taken {
+    /// A worker's result.
+    Speculative(Speculative),
+    /// The task holding it, now the merger's.
+    Mine(usize),
+}
+
 /// What the merge does with a speculative result.
 enum Merge {
     /// Every value it read still holds: it is the result.
@@ -99,6 +108,8 @@ enum Merge {
     Relaxed((TxOutput, Option<U256>)),
     /// Executed again on the merged state.
     Again,
+    /// Not executed yet: the merger executes it on the merged state.
+    Mine,
 }
 
 /// Transactions per chunk a worker claims at once.
@@ -124,12 +135,52 @@ impl Strategy for Monad {
         workers: &Workers,
         stats: &mut ExecStats,
     ) -> Result<Vec<TxOutput>, ExecError> {
+        let plan = |_: &dyn StateView, n: usize, _: &mut ExecStats| {
+            Ok(Plan {
+                tasks: Tasks::chunks(n, CHUNK),
+                publish: Publish::OnConflict,
+            })
+        };
+        execute_planned(self.rules, block, state, workers, stats, plan)
+    }
+}
+
+/// When the merger shows the workers what it merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// From the block's first re-execution on (before that, publishing costs the merger more
+    /// than it could save), never a patched transfer's changes.
+    OnConflict,
+    /// The transactions marked (those that transactions of other tasks wait for: workers
+    /// read them once merged).
+    Marked(Vec<bool>),
+}
+
+/// How a block's transactions are taken up: the tasks, and what the merger publishes.
+pub(crate) struct Plan {
+    pub(crate) tasks: Tasks,
+    pub(crate) publish: Publish,
+}
+
+/// Executes `block`'s transactions as `plan` (given the state before them, how many run in
+/// parallel and the stats) orders them, merging in block order (see the module docs), after
+/// the transactions the size `rules` run sequentially first.
+pub(crate) fn execute_planned(
+    rules: SizeRules,
+    block: &Block,
+    state: &mut Overlay<'_>,
+    workers: &Workers,
+    stats: &mut ExecStats,
+    plan: impl FnOnce(&dyn StateView, usize, &mut ExecStats) -> Result<Plan, ExecError>,
+) -> Result<Vec<TxOutput>, ExecError> {
+    {
         let n = block.transactions.len();
-        let before = match self.rules.begin(block, state, workers.threads(), stats)? {
+        let before = match rules.begin(block, state, workers.threads(), stats)? {
             Begin::Finished(outputs) => return Ok(outputs),
             Begin::Parallel { before, .. } => before,
         };
         let first = before.outputs.len();
+        let Plan { tasks, publish } = plan(&*state, n - first, stats)?;
         let run = Run {
             block,
             first,
@@ -137,7 +188,9 @@ impl Strategy for Monad {
             base: &*state,
             merged: SharedOverlay::new(&*state, 4 * (n - first)),
             slots: (first..n).map(|_| Mutex::new(None)).collect(),
-            next_chunk: AtomicUsize::new(0),
+            tasks,
+            publish,
+            merged_count: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
         };
@@ -153,8 +206,8 @@ impl Strategy for Monad {
     }
 }
 
-/// One block's run: the speculative results, filled by the workers chunk by chunk (claimed in
-/// block order from `next_chunk`), and taken by the merger in block order.
+/// One block's run: the speculative results, filled by the workers task by task (claimed from
+/// `tasks` once ready), and taken by the merger in block order.
 struct Run<'a> {
     block: &'a Block,
     /// The first transaction of the run (those below ran sequentially first: the size rules).
@@ -169,7 +222,12 @@ struct Run<'a> {
     /// The state before the transactions (what the merged prefix is over).
     base: &'a dyn StateView,
     slots: Vec<Mutex<Option<Speculative>>>,
-    next_chunk: AtomicUsize,
+    tasks: Tasks,
+    publish: Publish,
+    /// How many of the run's transactions are merged (and published, as `publish` says):
+    /// raised by the merger (`Release`) after publishing, read by workers claiming tasks
+    /// (`Acquire`).
+    merged_count: AtomicUsize,
     /// Set when the merger is done (or failed): workers stop claiming chunks.
     stop: AtomicBool,
     /// A worker's panic, which the merger reports instead of waiting for its chunk.
@@ -205,8 +263,11 @@ impl Run<'_> {
                     Recorder::new(&self.merged).with_stand_in_reads(self.base),
                 );
                 while !self.stop.load(Acquire) {
-                    if !self.execute_chunk(&mut worker) {
-                        break;
+                    match self.execute_task(&mut worker) {
+                        Claim::Task(_) => {}
+                        // (Nothing ready: what is ready next comes from the merger.)
+                        Claim::Wait => std::thread::sleep(std::time::Duration::from_micros(20)),
+                        Claim::Done => break,
                     }
                 }
             }));
@@ -222,15 +283,15 @@ impl Run<'_> {
         result
     }
 
-    /// Claims the next chunk and executes it; false when none is left.
-    fn execute_chunk(&self, worker: &mut TxExecutor<Recorder<'_>>) -> bool {
-        let first = self.next_chunk.fetch_add(1, Relaxed) * CHUNK;
-        if first >= self.slots.len() {
-            return false;
-        }
-        // A chunk runs in order on the merged prefix plus its own earlier transactions' changes.
+    /// Claims a ready task and executes it.
+    fn execute_task(&self, worker: &mut TxExecutor<Recorder<'_>>) -> Claim {
+        let claim = self.tasks.claim(self.merged_count.load(Acquire));
+        let Claim::Task(t) = claim else {
+            return claim;
+        };
+        // A task runs in order on the merged prefix plus its own earlier transactions' changes.
         worker.db_mut().forget();
-        for j in first..(first + CHUNK).min(self.slots.len()) {
+        for &j in self.tasks.txs(t) {
             let i = self.first + j;
             let tx = &self.block.transactions[i];
             let db = worker.db_mut();
@@ -255,21 +316,22 @@ impl Run<'_> {
                 stood_in,
             });
         }
-        true
+        claim
     }
 
-    /// Transaction `i`'s speculative result: executing chunks meanwhile, or waiting for the
-    /// worker that has it (an error if that worker panicked: its chunk never comes).
-    fn take(
-        &self,
-        j: usize,
-        worker: &mut TxExecutor<Recorder<'_>>,
-    ) -> Result<Speculative, ExecError> {
+    /// Transaction `i`'s speculative result, or its task when no worker has taken it up yet
+    /// (the merger then executes its transactions itself, on the merged state: exactly, with
+    /// nothing to check); executing other tasks meanwhile, or waiting for the worker that has
+    /// it (an error if that worker panicked: its task never comes).
+    fn take(&self, j: usize, worker: &mut TxExecutor<Recorder<'_>>) -> Result<Taken, ExecError> {
         loop {
             if let Some(s) = self.slots[j].lock().take() {
-                return Ok(s);
+                return Ok(Taken::Speculative(s));
             }
-            if !self.execute_chunk(worker) {
+            if let Some(t) = self.tasks.claim_holding(j) {
+                return Ok(Taken::Mine(t));
+            }
+            if !matches!(self.execute_task(worker), Claim::Task(_)) {
                 if let Some(message) = self.panic.lock().clone() {
                     return Err(ExecError::Panic {
                         strategy: "monad".into(),
@@ -410,14 +472,30 @@ impl Run<'_> {
         // Publishing the merged prefix to the workers only pays where transactions conflict:
         // it starts with the first re-execution (see `Run::merged`).
         let mut conflicts = false;
+        // (The transactions of the tasks the merger took up itself.)
+        let mut mine = vec![false; self.slots.len()];
         for j in 0..self.slots.len() {
             let i = self.first + j;
             check_block_limits(block, i, gas, blob_gas)?;
-            let s = self.take(j, worker)?;
+            let s = match mine[j] {
+                true => None,
+                false => match self.take(j, worker)? {
+                    Taken::Speculative(s) => Some(s),
+                    Taken::Mine(t) => {
+                        self.tasks.txs(t).iter().for_each(|k| mine[*k] = true);
+                        None
+                    }
+                },
+            };
             let tx = &block.transactions[i];
             let merged: &dyn StateView = &exec.db_mut().0;
             let mut publish = conflicts;
-            let (mut out, fee) = match self.check(i, s, merged)? {
+            let checked = match s {
+                Some(s) => self.check(i, s, merged)?,
+                None => Merge::Mine,
+            };
+            let (mut out, fee) = match checked {
+                Merge::Mine => exec.execute_deferring_fee(i, tx, 0)?,
                 Merge::Keep(result) => result?,
                 Merge::Relaxed(result) => {
                     stats.count("relaxed_merges", 1);
@@ -444,13 +522,15 @@ impl Run<'_> {
             blob_gas += out.blob_gas_used;
             out.receipt.cumulative_gas_used = gas;
             exec.db_mut().0.apply(&out.changes);
-            if publish {
+            let marked = matches!(&self.publish, Publish::Marked(m) if m[j]);
+            if publish || marked {
                 self.merged.apply(&out.changes)?;
             } else {
                 // (New code always: a published account may point to it later.)
                 self.merged.publish_code(&out.changes);
             }
             outputs.push(out);
+            self.merged_count.store(j + 1, Release);
         }
         Ok(outputs)
     }

@@ -72,12 +72,12 @@ impl Path {
             return Some((0, 0));
         }
         let (o, l) = (usize::try_from(offset).ok()?, usize::try_from(len).ok()?);
-        if o + l > MAX_MEMORY {
+        let Some(end) = o.checked_add(l).filter(|e| *e <= MAX_MEMORY) else {
             self.memory = None;
             return None;
-        }
+        };
         let memory = self.memory.as_mut()?;
-        let end = (o + l).div_ceil(32) * 32;
+        let end = end.div_ceil(32) * 32;
         if memory.len() < end {
             memory.resize(end, Some(0));
         }

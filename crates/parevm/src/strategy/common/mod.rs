@@ -6,3 +6,4 @@ pub(crate) mod pool;
 pub(crate) mod recording;
 pub(crate) mod size;
 pub(crate) mod start;
+pub(crate) mod tasks;

@@ -22,8 +22,8 @@ pub(crate) struct BenchArgs {
     #[arg(long = "workload")]
     workloads: Vec<String>,
     /// Strategy (repeatable): sequential, block-stm, monad, bal, block-stm-speculative,
-    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal. Default:
-    /// every registered strategy (all but the variants).
+    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal, sealevel,
+    /// sealevel-bal. Default: every registered strategy (all but the variants).
     #[arg(long = "strategy")]
     strategies: Vec<String>,
     /// Thread counts for the parallel strategies, comma-separated (each at least 1).

@@ -30,8 +30,9 @@ pub(crate) struct ReplayArgs {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// Strategy name (sequential, block-stm, monad, bal, or a variant: block-stm-speculative,
-    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal), or `all` for every
-    /// registered strategy (all but the variants), each compared with sequential.
+    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal, sealevel,
+    /// sealevel-bal), or `all` for every registered strategy (all but the variants), each
+    /// compared with sequential.
     #[arg(long, default_value = "sequential")]
     pub(crate) strategy: String,
     /// Worker threads of the strategy (at least 1).

@@ -15,6 +15,7 @@ pub mod block_stm;
 pub(crate) mod common;
 pub mod dag;
 pub mod monad;
+pub mod sealevel;
 pub mod sequential;
 
 pub use common::pool::Workers;
@@ -92,8 +93,9 @@ pub fn registry() -> Vec<&'static dyn Strategy> {
 
 /// Configurations that `--strategy all` leaves out but tests and `--strategy NAME` can ask
 /// for: `block-stm-speculative` and `monad-speculative`, without their size rules; and the
-/// dependency-graph strategy (`dag`, predictions cost more than they save yet) with its hint
-/// kinds (`dag-speculative`, `dag-access-list`, `dag-bal`, without size rules).
+/// strategies scheduling from predictions (predicting costs more than it saves yet): `dag`
+/// with its hint kinds (`dag-speculative`, `dag-access-list`, `dag-bal`, without size rules),
+/// and `sealevel`, `sealevel-bal`.
 pub fn variants() -> Vec<&'static dyn Strategy> {
     vec![
         &block_stm::BlockStm::ALWAYS_SPECULATIVE,
@@ -102,6 +104,8 @@ pub fn variants() -> Vec<&'static dyn Strategy> {
         &dag::Dag::SPECULATIVE,
         &dag::Dag::ACCESS_LIST,
         &dag::Dag::BAL,
+        &sealevel::Sealevel::DEFAULT,
+        &sealevel::Sealevel::BAL,
     ]
 }
 

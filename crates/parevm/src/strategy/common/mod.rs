@@ -2,6 +2,7 @@
 //! size rules with the measured start that decide when a block is not worth a parallel run.
 
 pub(crate) mod commutative;
+pub(crate) mod graph;
 pub(crate) mod pool;
 pub(crate) mod recording;
 pub(crate) mod size;

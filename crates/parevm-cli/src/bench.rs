@@ -21,11 +21,15 @@ pub(crate) struct BenchArgs {
     /// (repeatable). Default: a sweep of all of them.
     #[arg(long = "workload")]
     workloads: Vec<String>,
-    /// Strategy (repeatable): sequential, block-stm, monad, bal, block-stm-speculative,
-    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal, sealevel,
-    /// sealevel-bal. Default: every registered strategy (all but the variants).
+    /// Strategy (repeatable): sequential, block-stm, monad, bal, or a variant:
+    /// block-stm-speculative, monad-speculative, dag, sealevel and their hint kinds such as
+    /// dag-bal. Default: every registered strategy (all but the variants).
     #[arg(long = "strategy")]
     strategies: Vec<String>,
+    /// Where `dag` and `sealevel` get their predicted accesses: default (static analysis,
+    /// simulation for what it marks partial), static, simulate, access-list, bal.
+    #[arg(long)]
+    hints: Option<String>,
     /// Thread counts for the parallel strategies, comma-separated (each at least 1).
     #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = crate::replay::threads)]
     threads: Vec<usize>,
@@ -163,7 +167,7 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
         args.strategies.clone()
     };
     for n in &names {
-        match strategies(n) {
+        match strategies(n, args.hints.as_deref()) {
             Ok(s) => selected.extend(s),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -32,7 +32,7 @@ pub(crate) enum Suite {
 }
 
 pub(crate) fn run(suite: Suite, args: SuiteArgs) -> ExitCode {
-    let strategies = match strategies(&args.run.strategy) {
+    let strategies = match strategies(&args.run.strategy, args.run.hints.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

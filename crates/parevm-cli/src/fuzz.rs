@@ -33,27 +33,26 @@ pub(crate) struct FuzzArgs {
     /// print what is left.
     #[arg(long)]
     shrink: bool,
+    /// Where `dag` and `sealevel` get their predicted accesses: default (static analysis,
+    /// simulation for what it marks partial), static, simulate, access-list, bal.
+    #[arg(long)]
+    hints: Option<String>,
 }
 
-fn resolve(names: &[String]) -> Result<Vec<&'static dyn Strategy>, String> {
+fn resolve(names: &[String], hints: Option<&str>) -> Result<Vec<&'static dyn Strategy>, String> {
     if names.is_empty() {
         return Ok(strategy::parallel());
     }
-    names
-        .iter()
-        .map(|n| {
-            strategy::by_name(n).ok_or_else(|| {
-                format!(
-                    "unknown strategy {n:?}; known: {}",
-                    strategy::names().join(", ")
-                )
-            })
-        })
-        .collect()
+    let mut all = Vec::new();
+    for n in names {
+        let found = crate::replay::strategies(n, hints)?;
+        all.extend(found.into_iter().filter(|s| s.parallel()));
+    }
+    Ok(all)
 }
 
 pub(crate) fn run(args: FuzzArgs) -> ExitCode {
-    let strategies = match resolve(&args.strategies) {
+    let strategies = match resolve(&args.strategies, args.hints.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -30,14 +30,17 @@ pub(crate) struct ReplayArgs {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// Strategy name (sequential, block-stm, monad, bal, or a variant: block-stm-speculative,
-    /// monad-speculative, dag, dag-speculative, dag-access-list, dag-bal, sealevel,
-    /// sealevel-bal), or `all` for every registered strategy (all but the variants), each
-    /// compared with sequential.
+    /// monad-speculative, dag, sealevel and their hint kinds such as dag-bal), or `all` for
+    /// every registered strategy (all but the variants), each compared with sequential.
     #[arg(long, default_value = "sequential")]
     pub(crate) strategy: String,
     /// Worker threads of the strategy (at least 1).
     #[arg(long, default_value_t = 1, value_parser = threads)]
     pub(crate) threads: usize,
+    /// Where `dag` and `sealevel` get their predicted accesses: default (static analysis,
+    /// simulation for what it marks partial), static, simulate, access-list, bal.
+    #[arg(long)]
+    pub(crate) hints: Option<String>,
 }
 
 /// Parses a thread count: at least one.
@@ -49,8 +52,27 @@ pub(crate) fn threads(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Resolves `--strategy` with `--hints`.
+pub(crate) fn strategies(
+    name: &str,
+    hints: Option<&str>,
+) -> Result<Vec<&'static dyn Strategy>, String> {
+    let found = named(name)?;
+    let Some(h) = hints else {
+        return Ok(found);
+    };
+    found
+        .into_iter()
+        .map(|s| {
+            strategy::with_hints(s, h).ok_or_else(|| {
+                format!("unknown hints {h:?}; known: {}", strategy::HINTS.join(", "))
+            })
+        })
+        .collect()
+}
+
 /// Resolves `--strategy`.
-pub(crate) fn strategies(name: &str) -> Result<Vec<&'static dyn Strategy>, String> {
+fn named(name: &str) -> Result<Vec<&'static dyn Strategy>, String> {
     if name == "all" {
         return Ok(strategy::registry());
     }
@@ -65,7 +87,7 @@ pub(crate) fn strategies(name: &str) -> Result<Vec<&'static dyn Strategy>, Strin
 }
 
 pub(crate) fn run(args: ReplayArgs) -> ExitCode {
-    let strategies = match strategies(&args.run.strategy) {
+    let strategies = match strategies(&args.run.strategy, args.run.hints.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -252,6 +252,12 @@ fn predict_scores_every_predictor_in_the_json_shape_and_names_unknown_hints() {
     ] {
         assert!(rows.iter().all(|r| !r[field].is_null()), "{field}: {doc}");
     }
+    let (code, _, err) = parevm(&["replay", ".", "--strategy", "dag", "--hints", "oracle"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown hints \"oracle\"") && err.contains("access-list"),
+        "{err}"
+    );
     let (code, _, err) = parevm(&["predict", "--workload", "erc20", "--hints", "oracle"]);
     assert_eq!(code, 2, "{err}");
     assert!(

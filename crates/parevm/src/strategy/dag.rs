@@ -44,6 +44,16 @@ impl Dag {
         rules: SizeRules::NONE,
         hints: Hints::StaticThenSimulate,
     };
+    /// From static analysis alone (`dag-static`), without size rules.
+    pub const STATIC: Dag = Dag {
+        rules: SizeRules::NONE,
+        hints: Hints::Static,
+    };
+    /// From simulation alone (`dag-simulate`), without size rules.
+    pub const SIMULATE: Dag = Dag {
+        rules: SizeRules::NONE,
+        hints: Hints::Simulate,
+    };
     /// From the transactions' access lists alone (`dag-access-list`), without size rules.
     pub const ACCESS_LIST: Dag = Dag {
         rules: SizeRules::NONE,
@@ -61,6 +71,8 @@ impl Strategy for Dag {
         match (self.hints, self.rules == SizeRules::NONE) {
             (Hints::StaticThenSimulate, false) => "dag",
             (Hints::StaticThenSimulate, true) => "dag-speculative",
+            (Hints::Static, _) => "dag-static",
+            (Hints::Simulate, _) => "dag-simulate",
             (Hints::AccessList, _) => "dag-access-list",
             (Hints::Bal, _) => "dag-bal",
         }

@@ -102,11 +102,42 @@ pub fn variants() -> Vec<&'static dyn Strategy> {
         &monad::Monad::SPECULATIVE,
         &dag::Dag::DEFAULT,
         &dag::Dag::SPECULATIVE,
+        &dag::Dag::STATIC,
+        &dag::Dag::SIMULATE,
         &dag::Dag::ACCESS_LIST,
         &dag::Dag::BAL,
         &sealevel::Sealevel::DEFAULT,
+        &sealevel::Sealevel::STATIC,
+        &sealevel::Sealevel::SIMULATE,
+        &sealevel::Sealevel::ACCESS_LIST,
         &sealevel::Sealevel::BAL,
     ]
+}
+
+/// The hint kinds `--hints` takes: where the strategies that schedule from predicted accesses
+/// (`dag`, `sealevel`) get them. `default` is static analysis with simulation for what it
+/// marks partial.
+pub const HINTS: [&str; 5] = ["default", "static", "simulate", "access-list", "bal"];
+
+/// `strategy` configured with `hints` (one of [`HINTS`]) when it schedules from predicted
+/// accesses (`dag` or `sealevel`, or one of their variants); any other strategy as it is.
+/// `None` for unknown hints.
+pub fn with_hints(strategy: &'static dyn Strategy, hints: &str) -> Option<&'static dyn Strategy> {
+    if !HINTS.contains(&hints) {
+        return None;
+    }
+    let name = strategy.name();
+    let family = ["dag", "sealevel"]
+        .into_iter()
+        .find(|f| name == *f || name.starts_with(&format!("{f}-")));
+    let Some(family) = family else {
+        return Some(strategy);
+    };
+    let wanted = match hints {
+        "default" => family.to_string(),
+        h => format!("{family}-{h}"),
+    };
+    by_name(&wanted)
 }
 
 /// Every registered strategy and variant that runs in parallel (all but the reference): what
@@ -134,4 +165,27 @@ pub fn names() -> Vec<&'static str> {
         .chain(variants().iter())
         .map(|s| s.name())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_pick_the_variant_of_strategies_that_schedule_from_predictions() {
+        let name = |s: &str, h: &str| with_hints(by_name(s).unwrap(), h).map(|s| s.name());
+        assert_eq!(name("dag", "bal"), Some("dag-bal"));
+        assert_eq!(name("dag-bal", "default"), Some("dag"));
+        assert_eq!(
+            name("sealevel", "access-list"),
+            Some("sealevel-access-list")
+        );
+        assert_eq!(name("monad", "static"), Some("monad"), "no hints to take");
+        assert_eq!(name("dag", "oracle"), None);
+        for h in HINTS {
+            for family in ["dag", "sealevel"] {
+                assert!(name(family, h).is_some(), "{family} {h}");
+            }
+        }
+    }
 }

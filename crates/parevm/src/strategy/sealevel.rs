@@ -34,6 +34,18 @@ impl Sealevel {
     pub const DEFAULT: Sealevel = Sealevel {
         hints: Hints::StaticThenSimulate,
     };
+    /// From static analysis alone (`sealevel-static`).
+    pub const STATIC: Sealevel = Sealevel {
+        hints: Hints::Static,
+    };
+    /// From simulation alone (`sealevel-simulate`).
+    pub const SIMULATE: Sealevel = Sealevel {
+        hints: Hints::Simulate,
+    };
+    /// From the transactions' EIP-2930 lists (`sealevel-access-list`).
+    pub const ACCESS_LIST: Sealevel = Sealevel {
+        hints: Hints::AccessList,
+    };
     /// From the block's EIP-7928 list (`sealevel-bal`).
     pub const BAL: Sealevel = Sealevel { hints: Hints::Bal };
 }
@@ -41,8 +53,11 @@ impl Sealevel {
 impl Strategy for Sealevel {
     fn name(&self) -> &'static str {
         match self.hints {
+            Hints::StaticThenSimulate => "sealevel",
+            Hints::Static => "sealevel-static",
+            Hints::Simulate => "sealevel-simulate",
+            Hints::AccessList => "sealevel-access-list",
             Hints::Bal => "sealevel-bal",
-            _ => "sealevel",
         }
     }
 

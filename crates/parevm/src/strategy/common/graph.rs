@@ -26,6 +26,10 @@ use alloy_primitives::{Address, map::HashMap};
 pub(crate) enum Hints {
     /// Static bytecode analysis, and simulation for the transactions it marks partial.
     StaticThenSimulate,
+    /// Static bytecode analysis alone.
+    Static,
+    /// Each transaction simulated alone on the state before the transactions.
+    Simulate,
     /// The transactions' EIP-2930 lists.
     AccessList,
     /// The block's EIP-7928 list when it has one (else as `StaticThenSimulate`).
@@ -44,13 +48,14 @@ impl Hints {
         let listed = match self {
             Hints::AccessList => from(&predict::access_list::AccessList)?,
             Hints::Bal => from(&predict::bal::FromList)?,
-            Hints::StaticThenSimulate => None,
+            Hints::Simulate => from(&predict::simulate::Simulate)?,
+            Hints::StaticThenSimulate | Hints::Static => None,
         };
         if let Some(all) = listed {
             return Ok(all);
         }
         let mut all = predict::bytecode::Static::DEFAULT.analyze_all(block, base, workers)?;
-        if all.iter().any(|p| p.partial) {
+        if self == Hints::StaticThenSimulate && all.iter().any(|p| p.partial) {
             let simulated = from(&predict::simulate::Simulate)?.unwrap_or_default();
             for (p, s) in all.iter_mut().zip(simulated) {
                 if p.partial {

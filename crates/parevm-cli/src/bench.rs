@@ -5,7 +5,7 @@ use crate::replay::strategies;
 use clap::Args;
 use parevm::{
     ChainSpec,
-    bench::{Config, Measurement, aggregate_speedup, measure},
+    bench::{Aggregate, Config, Measurement, aggregate, measure},
     sources::{
         rpc::BlockFolder,
         workload::{self, WorkloadKind, WorkloadSpec},
@@ -245,28 +245,11 @@ pub(crate) fn run(args: BenchArgs) -> ExitCode {
     for warning in warnings(&rows) {
         eprintln!("warning: {warning}");
     }
-    let aggregates: Vec<serde_json::Value> = if args.blocks.is_some() {
-        configs
-            .iter()
-            .filter_map(|c| {
-                let s = aggregate_speedup(&rows, c.strategy.name(), c.threads)?;
-                let ran: Vec<&Measurement> = rows
-                    .iter()
-                    .filter(|r| r.strategy == c.strategy.name() && r.threads == c.threads)
-                    .collect();
-                let worst = ran.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min);
-                let blocks = rows.iter().filter(|r| r.strategy == "sequential").count();
-                println!(
-                    "aggregate {} x{}: {:.2}x over {} of {blocks} blocks (sum of sequential medians / sum of medians); lowest block {:.2}x",
-                    c.strategy.name(),
-                    c.threads,
-                    s,
-                    ran.len(),
-                    worst
-                );
-                Some(serde_json::json!({"strategy": c.strategy.name(), "threads": c.threads, "speedup": s, "lowest_block_speedup": worst}))
-            })
-            .collect()
+    let aggregates: Vec<Aggregate> = if args.blocks.is_some() {
+        let blocks = rows.iter().filter(|r| r.strategy == "sequential").count();
+        let all = configs.iter();
+        let all = all.filter_map(|c| aggregate(&rows, c.strategy.name(), c.threads));
+        all.inspect(|a| print_aggregate(a, blocks)).collect()
     } else {
         Vec::new()
     };
@@ -400,6 +383,21 @@ pub(crate) fn utc_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// One line on `a`, over `a.blocks` of `blocks`.
+fn print_aggregate(a: &Aggregate, blocks: usize) {
+    println!(
+        "aggregate {} x{}: {:.2}x over {} of {blocks} blocks (sum of sequential medians / sum of medians); lowest block {:.2}x; {} re-executions of {} txs in {} blocks",
+        a.strategy,
+        a.threads,
+        a.speedup,
+        a.blocks,
+        a.lowest_block_speedup,
+        a.re_executions,
+        a.txs,
+        a.blocks_re_executed
+    );
 }
 
 #[cfg(test)]

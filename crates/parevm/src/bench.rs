@@ -479,12 +479,47 @@ pub fn measure(
     Ok(Measured { rows, notes })
 }
 
-/// Aggregate speedup of a strategy over several blocks: sum of sequential medians over the sum
-/// of the strategy's medians (so big blocks weigh more, as in wall time of a chain segment),
-/// over the blocks the strategy ran (the notes name those it could not).
-pub fn aggregate_speedup(rows: &[Measurement], strategy: &str, threads: usize) -> Option<f64> {
+/// One configuration over a set of real blocks: its speedup, and what its last runs counted.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Aggregate {
+    /// Strategy.
+    pub strategy: String,
+    /// Threads.
+    pub threads: usize,
+    /// Sum of sequential medians over the sum of this configuration's, over the blocks it ran
+    /// (so big blocks weigh more, as in wall time of a chain segment; the notes name those it
+    /// could not run).
+    pub speedup: f64,
+    /// The lowest block's speedup.
+    pub lowest_block_speedup: f64,
+    /// Blocks it ran.
+    #[serde(default)]
+    pub blocks: usize,
+    /// Their transactions.
+    #[serde(default)]
+    pub txs: usize,
+    /// Executions beyond the first, summed over the blocks: for strategies scheduling from
+    /// predictions, the transactions whose predicted accesses were wrong in a way that
+    /// mattered (a lock violation, a missed dependency).
+    #[serde(default)]
+    pub re_executions: u64,
+    /// Blocks with at least one re-execution.
+    #[serde(default)]
+    pub blocks_re_executed: usize,
+    /// Microseconds spent predicting accesses, summed over the blocks.
+    #[serde(default)]
+    pub predict_us: u64,
+    /// Microseconds spent building the schedule from predictions, summed over the blocks.
+    #[serde(default)]
+    pub plan_us: u64,
+}
+
+/// `strategy` at `threads` over the blocks of `rows` (each a target with a sequential row), or
+/// `None` when it ran none of them.
+pub fn aggregate(rows: &[Measurement], strategy: &str, threads: usize) -> Option<Aggregate> {
     let mut seq = 0.0;
     let mut par = 0.0;
+    let mut ran = Vec::new();
     let targets: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.target.as_str()).collect();
     for t in targets {
@@ -499,8 +534,21 @@ pub fn aggregate_speedup(rows: &[Measurement], strategy: &str, threads: usize) -
         };
         seq += s.median_ms;
         par += p.median_ms;
+        ran.push(p);
     }
-    (par > 0.0).then(|| seq / par)
+    let sum = |f: &dyn Fn(&Measurement) -> u64| ran.iter().map(|r| f(r)).sum::<u64>();
+    (par > 0.0).then(|| Aggregate {
+        strategy: strategy.to_string(),
+        threads,
+        speedup: seq / par,
+        lowest_block_speedup: ran.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min),
+        blocks: ran.len(),
+        txs: ran.iter().map(|r| r.txs).sum(),
+        re_executions: sum(&|r| r.stats.re_executions),
+        blocks_re_executed: ran.iter().filter(|r| r.stats.re_executions > 0).count(),
+        predict_us: sum(&|r| r.stats.counter("predict_us")),
+        plan_us: sum(&|r| r.stats.counter("plan_us")),
+    })
 }
 
 #[cfg(test)]
@@ -531,6 +579,45 @@ mod tests {
         assert_eq!(runs_per_sample(1.5), 2);
         assert_eq!(runs_per_sample(0.005), 400, "a 5 µs block: 2 ms of runs");
         assert_eq!(runs_per_sample(0.0), 1_000, "capped");
+    }
+
+    #[test]
+    fn an_aggregate_weighs_blocks_by_time_and_sums_their_counts() {
+        let row = |target: &str, strategy: &str, ms: f64, re: u64| {
+            let mut stats = crate::output::ExecStats {
+                re_executions: re,
+                ..crate::output::ExecStats::default()
+            };
+            stats.count("predict_us", 10);
+            Measurement {
+                target: target.into(),
+                strategy: strategy.into(),
+                threads: if strategy == "sequential" { 1 } else { 2 },
+                txs: 5,
+                gas: 0,
+                median_ms: ms,
+                min_ms: ms,
+                max_ms: ms,
+                ggas_per_s: 0.0,
+                speedup: 0.0,
+                cpu_pct: 100.0,
+                samples_ms: vec![ms],
+                stats,
+            }
+        };
+        let rows = [
+            row("a", "sequential", 3.0, 0),
+            row("a", "dag", 1.0, 2),
+            row("b", "sequential", 1.0, 0),
+            row("b", "dag", 1.0, 0),
+            row("c", "sequential", 9.0, 0),
+        ];
+        let a = aggregate(&rows, "dag", 2).expect("ran two blocks");
+        assert_eq!(a.speedup, 2.0, "(3 + 1) / (1 + 1); c not run");
+        assert_eq!((a.blocks, a.txs), (2, 10));
+        assert_eq!((a.re_executions, a.blocks_re_executed), (2, 1));
+        assert_eq!((a.predict_us, a.plan_us), (20, 0));
+        assert_eq!(aggregate(&rows, "monad", 2), None);
     }
 
     fn reference(block: &Block, state: &dyn StateView) -> BlockOutput {

@@ -45,18 +45,8 @@ pub struct Machine {
 /// One target (workload or block) under one configuration: the bench's own measurement.
 pub use crate::bench::Measurement as Row;
 
-/// A configuration's speedup over a set of real blocks.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Aggregate {
-    /// Strategy.
-    pub strategy: String,
-    /// Threads.
-    pub threads: usize,
-    /// Sum of sequential medians over the sum of this configuration's.
-    pub speedup: f64,
-    /// The lowest block's speedup.
-    pub lowest_block_speedup: f64,
-}
+/// A configuration over a set of real blocks.
+pub use crate::bench::Aggregate;
 
 /// The bench JSON files in `dir` (`bench*.json`), `bench.json` first, then by name: the
 /// files `parevm report` renders when none are named.
@@ -247,6 +237,45 @@ fn access_list_sizes(doc: &BenchDoc) -> String {
     out
 }
 
+/// The aggregates of a run over real blocks (empty for workloads): speedup, lowest block,
+/// re-executions (for strategies scheduling from predictions: the violations and misses that
+/// mattered) and, where a strategy predicts, what predicting and planning cost per transaction.
+fn aggregates(doc: &BenchDoc) -> String {
+    if doc.aggregates.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n| strategy | threads | aggregate speedup | lowest block | blocks | txs | \
+         re-executions (blocks) | predict µs/tx | plan µs/tx |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for a in &doc.aggregates {
+        let per_tx = |us: u64| match us {
+            0 => "–".to_string(),
+            us => format!("{:.1}", us as f64 / a.txs.max(1) as f64),
+        };
+        // (Files written before the counts were kept have no blocks.)
+        let counts = match a.blocks {
+            0 => "– | – | –".to_string(),
+            b => format!(
+                "{b} | {} | {} ({})",
+                a.txs, a.re_executions, a.blocks_re_executed
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2}x | {:.2}x | {counts} | {} | {} |",
+            a.strategy,
+            a.threads,
+            a.speedup,
+            a.lowest_block_speedup,
+            per_tx(a.predict_us),
+            per_tx(a.plan_us)
+        );
+    }
+    out
+}
+
 /// The results page of `docs` (each with its file's stem, which also names its chart,
 /// `<stem>.svg`, beside the page).
 pub fn page(docs: &[(String, BenchDoc)]) -> String {
@@ -263,16 +292,7 @@ pub fn page(docs: &[(String, BenchDoc)]) -> String {
             full_table(doc)
         );
         out.push_str(&access_list_sizes(doc));
-        if !doc.aggregates.is_empty() {
-            out.push_str("\n| strategy | threads | aggregate speedup | lowest block |\n|---|---:|---:|---:|\n");
-            for a in &doc.aggregates {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.2}x | {:.2}x |",
-                    a.strategy, a.threads, a.speedup, a.lowest_block_speedup
-                );
-            }
-        }
+        out.push_str(&aggregates(doc));
         if !doc.notes.is_empty() {
             out.push('\n');
             for n in &doc.notes {

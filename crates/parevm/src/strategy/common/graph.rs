@@ -115,13 +115,13 @@ pub(crate) fn execute(
     stats: &mut ExecStats,
 ) -> Result<Vec<crate::output::TxOutput>, ExecError> {
     let schedule = |base: &dyn StateView, n: usize, stats: &mut ExecStats| {
+        let started = std::time::Instant::now();
         let all = hints.predict(block, base, workers)?;
-        Ok(plan(
-            &all[all.len() - n..],
-            block.header.beneficiary,
-            rule,
-            stats,
-        ))
+        stats.count("predict_us", started.elapsed().as_micros() as u64);
+        let started = std::time::Instant::now();
+        let plan = plan(&all[all.len() - n..], block.header.beneficiary, rule, stats);
+        stats.count("plan_us", started.elapsed().as_micros() as u64);
+        Ok(plan)
     };
     crate::strategy::monad::execute_planned(rules, block, state, workers, stats, schedule)
 }

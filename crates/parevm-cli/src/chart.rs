@@ -89,3 +89,78 @@ pub(crate) fn speedup_chart(path: &Path, rows: &[Row]) -> Result<(), String> {
     root.present().map_err(e)?;
     Ok(())
 }
+
+/// The SVG chart of a profile: each strategy's projected speedup against workers (both axes
+/// logarithmic), with the parallelism bound over all blocks as a dashed line.
+pub(crate) fn projection_chart(doc: &parevm::profile::doc::ProfileDoc) -> Result<String, String> {
+    let n = doc
+        .projections
+        .values()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let bound = doc.bound();
+    let top = doc
+        .projections
+        .values()
+        .flatten()
+        .copied()
+        .fold(bound, f64::max)
+        .max(2.0)
+        * 1.3;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 460)).into_drawing_area();
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "parevm: projected speedup over sequential by workers",
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d((1f64..n as f64).log_scale(), (0.05f64..top).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("workers")
+            .y_desc("speedup (x)")
+            .draw()
+            .map_err(e)?;
+        let palette = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+        for (k, (name, curve)) in doc.projections.iter().enumerate() {
+            let color = palette[k % palette.len()].stroke_width(if k < 6 { 2 } else { 1 });
+            let points = curve
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ((i + 1) as f64, s.max(0.05)));
+            chart
+                .draw_series(LineSeries::new(points, color))
+                .map_err(e)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        let dashes = (0..40).map(|i| {
+            let x = |k: usize| (n as f64).powf(k as f64 / 40.0);
+            PathElement::new(vec![(x(i), bound), (x(i) * 1.04, bound)], BLACK)
+        });
+        chart
+            .draw_series(dashes.step_by(2))
+            .map_err(e)?
+            .label(format!("parallelism bound {bound:.1}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 11))
+            .draw()
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    Ok(svg)
+}

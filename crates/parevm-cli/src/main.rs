@@ -8,6 +8,7 @@ mod chart;
 mod conformance;
 mod fuzz;
 mod predict;
+mod profile;
 mod replay;
 mod report;
 
@@ -79,6 +80,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Score access predictors (access-list, static, simulate, bal) against execution.
     Predict(predict::PredictArgs),
+    /// Profile the parallelism of blocks: dependency graph, critical path, projected speedups.
+    Profile(profile::ProfileArgs),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(*args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Profile(args) => profile::run(args),
         Command::Bal(command) => bal::run(command),
         Command::Report(args) => report::run(args),
         Command::Example { threads } => replay::example(threads),

@@ -62,15 +62,16 @@ fn predictors(args: &PredictArgs) -> Result<Vec<&'static dyn Predictor>, String>
         .collect()
 }
 
-fn targets(args: &PredictArgs) -> Result<Vec<(String, parevm::Block, InMemoryState)>, String> {
-    if !args.workloads.is_empty() {
-        let gas = args
-            .gas
-            .as_deref()
-            .map(crate::bench::parse_gas)
-            .transpose()?;
-        return args
-            .workloads
+/// The blocks named by `paths` (block folders or folders of them), or the `workloads` at
+/// `gas` (default 30M) when any are given.
+pub(crate) fn targets(
+    paths: &[PathBuf],
+    workloads: &[String],
+    gas: Option<&str>,
+) -> Result<Vec<(String, parevm::Block, InMemoryState)>, String> {
+    if !workloads.is_empty() {
+        let gas = gas.map(crate::bench::parse_gas).transpose()?;
+        return workloads
             .iter()
             .map(|w| {
                 let kind =
@@ -87,12 +88,12 @@ fn targets(args: &PredictArgs) -> Result<Vec<(String, parevm::Block, InMemorySta
             })
             .collect();
     }
-    if args.paths.is_empty() {
+    if paths.is_empty() {
         return Err("give block folders or --workload".into());
     }
     let chain = ChainSpec::mainnet();
     let mut all = Vec::new();
-    for path in &args.paths {
+    for path in paths {
         for folder in BlockFolder::discover(path).map_err(|e| e.to_string())? {
             let (block, state) = folder.load(&chain).map_err(|e| e.to_string())?;
             all.push((folder.name(), block, state));
@@ -106,7 +107,7 @@ fn predict_all(args: &PredictArgs) -> Result<(), String> {
     let workers = Workers::new(args.threads).map_err(|e| e.to_string())?;
     let wants_list = predictors.iter().any(|p| p.name() == "bal");
     let mut rows = Vec::new();
-    for (name, mut block, state) in targets(args)? {
+    for (name, mut block, state) in targets(&args.paths, &args.workloads, args.gas.as_deref())? {
         if wants_list && block.access_list.is_none() {
             // (A block without its list gets the one sequential execution builds.)
             block.record_access = true;

@@ -51,7 +51,16 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     }
     let predictions =
         parevm::report::predict_files(dir).and_then(|files| parevm::report::predictions(&files))?;
-    std::fs::write(&args.out, parevm::report::page(&docs) + &predictions)
+    let profiles = parevm::report::profile_files(dir)
+        .and_then(|files| parevm::report::load_profiles(&files))?;
+    for (stem, doc) in &profiles {
+        let svg = dir.join(format!("{stem}.svg"));
+        let chart = crate::chart::projection_chart(doc)?;
+        std::fs::write(&svg, chart).map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
+        println!("wrote {}", svg.display());
+    }
+    let page = parevm::report::page(&docs) + &predictions + &parevm::report::profiles(&profiles);
+    std::fs::write(&args.out, page)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());
     if let Some(path) = &args.readme {

@@ -33,6 +33,7 @@ pub mod error;
 pub mod fuzz;
 pub mod output;
 pub mod predict;
+pub mod profile;
 pub mod report;
 pub mod sources;
 pub mod state;

@@ -337,17 +337,67 @@ pub struct PredictRow {
 
 /// The predict JSON files in `dir` (`predict*.json`), by name.
 pub fn predict_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    json_files(dir, "predict")
+}
+
+/// The profile JSON files in `dir` (`profile*.json`), by name.
+pub fn profile_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    json_files(dir, "profile")
+}
+
+/// The JSON files in `dir` whose name starts with `prefix`, by name.
+fn json_files(dir: &Path, prefix: &str) -> Result<Vec<std::path::PathBuf>, String> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| x == "json")
-                && (p.file_stem().and_then(|s| s.to_str()))
-                    .is_some_and(|s| s.starts_with("predict"))
+                && (p.file_stem().and_then(|s| s.to_str())).is_some_and(|s| s.starts_with(prefix))
         })
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// `parevm profile --json` documents, each with its file's stem (which names its chart).
+pub fn load_profiles(
+    files: &[std::path::PathBuf],
+) -> Result<Vec<(String, crate::profile::doc::ProfileDoc)>, String> {
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let doc = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("profile");
+            Ok((stem.to_string(), doc))
+        })
+        .collect()
+}
+
+/// The section of the results page on parallelism profiles: per document, its chart
+/// (`<stem>.svg`) and tables.
+pub fn profiles(docs: &[(String, crate::profile::doc::ProfileDoc)]) -> String {
+    if docs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Parallelism profiles\n\nFrom `parevm profile`: each block's dependency graph from a \
+         sequential run (a transaction depends on the last writer of what it reads; fees, \
+         plain-transfer credits and debits are commutative edges that order nothing), its \
+         critical path by measured time and by gas, the parallelism bound (work over critical \
+         path), and every strategy's rules replayed on the graph for 1 to 64 workers that do \
+         not slow each other, calibrated by its speedup measured at one thread and checked \
+         against the one measured at two (scaled by this machine's two-thread efficiency). \
+         See `parevm::profile` for the models.\n",
+    );
+    for (stem, doc) in docs {
+        let _ = write!(
+            out,
+            "\n### {stem}\n\n![projected speedups]({stem}.svg)\n\n{}",
+            doc.markdown()
+        );
+    }
+    out
 }
 
 /// The section of the results page on access predictions: per file, every row, or only the

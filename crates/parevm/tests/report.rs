@@ -15,12 +15,20 @@ fn the_committed_results_page_is_generated_from_the_committed_json() {
     let docs = report::load_all(&files).unwrap();
     let page = std::fs::read_to_string(repo().join("docs/RESULTS.md")).unwrap();
     let predictions = report::predict_files(&repo().join("docs")).unwrap();
-    let expected = report::page(&docs) + &report::predictions(&predictions).unwrap();
+    let profiles = report::profile_files(&repo().join("docs")).unwrap();
+    let profiles = report::load_profiles(&profiles).unwrap();
+    let expected = report::page(&docs)
+        + &report::predictions(&predictions).unwrap()
+        + &report::profiles(&profiles);
     assert!(
         page == expected,
         "docs/RESULTS.md differs from the committed JSON's: run `parevm report --readme README.md`"
     );
-    for (stem, _) in &docs {
+    let stems = docs
+        .iter()
+        .map(|d| &d.0)
+        .chain(profiles.iter().map(|p| &p.0));
+    for stem in stems {
         assert!(
             repo().join(format!("docs/{stem}.svg")).is_file(),
             "docs/{stem}.svg missing"

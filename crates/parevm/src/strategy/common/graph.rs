@@ -127,7 +127,11 @@ pub(crate) fn execute(
 }
 
 /// For each transaction, the earlier ones it waits for under `rule` (ascending).
-fn waits(predictions: &[Prediction], beneficiary: Address, rule: Rule) -> Vec<Vec<usize>> {
+pub(crate) fn waits(
+    predictions: &[Prediction],
+    beneficiary: Address,
+    rule: Rule,
+) -> Vec<Vec<usize>> {
     let fee = Loc::Account(beneficiary);
     let mut last_writer: HashMap<Loc, usize> = HashMap::default();
     let mut last_reader: HashMap<Loc, usize> = HashMap::default();

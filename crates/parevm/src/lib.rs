@@ -37,6 +37,7 @@ pub mod profile;
 pub mod report;
 pub mod sources;
 pub mod state;
+pub mod store;
 pub mod strategy;
 
 /// The README's Rust examples, compiled and run as doc tests.

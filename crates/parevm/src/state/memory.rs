@@ -96,6 +96,11 @@ impl InMemoryState {
         self.block_hash_mode = mode;
     }
 
+    /// Every known block hash, by number.
+    pub fn block_hashes(&self) -> impl Iterator<Item = (u64, B256)> + '_ {
+        self.block_hashes.iter().map(|(n, h)| (*n, *h))
+    }
+
     /// All accounts.
     pub fn accounts(&self) -> impl Iterator<Item = (&Address, &PlainAccount)> {
         self.accounts.iter()

@@ -437,3 +437,46 @@ pub fn generate(spec: &WorkloadSpec) -> (Block, InMemoryState) {
     let block = Block::synthetic(header, Fork::Cancun, b.txs);
     (block, b.state)
 }
+
+/// The block number the generated block has; a chain's first block has it too.
+pub const FIRST_NUMBER: u64 = 20_000_000;
+
+/// A chain of `count` blocks of `spec`'s kind and gas, in order, each block's parent the one
+/// before (the first's a genesis of hash [`genesis_hash`] and number `FIRST_NUMBER - 1`), and
+/// its pre-state: one generated workload of `count` times the gas, cut into consecutive
+/// blocks, so the chain is valid and the same for the same spec.
+pub fn chain(spec: &WorkloadSpec, count: usize) -> (Vec<Block>, InMemoryState) {
+    let count = count.max(1);
+    let whole = WorkloadSpec {
+        gas_target: spec.gas_target.saturating_mul(count as u64),
+        ..spec.clone()
+    };
+    let (block, state) = generate(&whole);
+    let per_block = block.transactions.len().div_ceil(count).max(1);
+    let mut parent = genesis_hash();
+    let mut blocks = Vec::with_capacity(count);
+    let mut txs = block.transactions.into_iter().peekable();
+    for k in 0..count as u64 {
+        let mine: Vec<Transaction> = txs.by_ref().take(per_block).collect();
+        let header = Header {
+            number: FIRST_NUMBER + k,
+            timestamp: block.header.timestamp + 12 * k,
+            parent_hash: parent,
+            gas_limit: mine
+                .iter()
+                .map(|t| t.env.gas_limit)
+                .sum::<u64>()
+                .max(spec.gas_target),
+            ..block.header.clone()
+        };
+        let b = Block::synthetic(header, block.fork, mine);
+        parent = b.hash;
+        blocks.push(b);
+    }
+    (blocks, state)
+}
+
+/// The hash a synthetic chain's genesis has.
+pub fn genesis_hash() -> B256 {
+    keccak256("parevm synthetic genesis")
+}

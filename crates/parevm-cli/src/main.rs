@@ -4,6 +4,7 @@
 
 mod bal;
 mod bench;
+mod chain;
 mod chart;
 mod conformance;
 mod fuzz;
@@ -82,6 +83,9 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Profile the parallelism of blocks: dependency graph, critical path, projected speedups.
     Profile(profile::ProfileArgs),
+    /// Chains of blocks on a persistent state store: init, run, verify, info.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
     /// Execute the built-in example block with every strategy.
     Example {
         /// Worker threads.
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Chain(c) => chain::run(c),
         Command::Bal(command) => bal::run(command),
         Command::Report(args) => report::run(args),
         Command::Example { threads } => replay::example(threads),

@@ -101,6 +101,17 @@ pub struct Measurement {
     pub stats: crate::output::ExecStats,
 }
 
+/// The process's peak resident memory so far, KiB.
+pub fn peak_memory_kib() -> u64 {
+    // SAFETY: getrusage only writes the struct we pass, which is zero-initialised and owned.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    usage.ru_maxrss.max(0) as u64
+}
+
 /// CPU time (user + system) of this process so far.
 pub fn process_cpu_time() -> Duration {
     // SAFETY: getrusage only writes the struct we pass, which is zero-initialised and owned.

@@ -32,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod fuzz;
 pub mod output;
+pub mod pipeline;
 pub mod predict;
 pub mod profile;
 pub mod report;

@@ -40,7 +40,9 @@ fn a_chain_through_the_store_keeps_the_in_memory_roots_under_every_strategy() {
         for b in &blocks {
             let view = store.view().unwrap();
             let out = engine.execute(b, &view, s).unwrap();
-            let root = store.commit(b.number(), b.hash, out.all_changes()).unwrap();
+            let root = store
+                .commit(b.number(), b.hash, out.all_changes(), None)
+                .unwrap();
             out.all_changes().for_each(|c| memory.apply(c));
             assert_eq!(
                 root,
@@ -90,15 +92,32 @@ fn same_state(expected: &InMemoryState, view: &dyn StateView, what: &str) {
 }
 
 #[test]
-fn a_block_out_of_order_is_refused() {
+fn a_block_out_of_order_or_with_a_wrong_root_is_refused() {
     let (blocks, genesis) =
         workload::chain(&WorkloadSpec::new(WorkloadKind::Transfers, 100_000), 2);
     let d = dir("order");
     let store = Store::create(&d, &genesis, genesis_head(), 8).unwrap();
     let err = store
-        .commit(blocks[1].number(), blocks[1].hash, [])
+        .commit(blocks[1].number(), blocks[1].hash, [], None)
         .unwrap_err();
     assert!(matches!(err, StoreError::NotNext { .. }), "{err}");
+    // A root other than the header's is refused, and nothing of the block is written.
+    let before = store.head().unwrap();
+    let out = Engine::new(1)
+        .unwrap()
+        .execute(
+            &blocks[0],
+            &store.view().unwrap(),
+            &strategy::sequential::Sequential,
+        )
+        .unwrap();
+    let wrong = Some(B256::repeat_byte(7));
+    let err = store
+        .commit(blocks[0].number(), blocks[0].hash, out.all_changes(), wrong)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Root { .. }), "{err}");
+    assert_eq!(store.head().unwrap(), before);
+    assert_eq!(store.verify().unwrap().0, before.state_root);
     let _ = std::fs::remove_dir_all(&d);
 }
 

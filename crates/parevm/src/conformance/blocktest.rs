@@ -135,7 +135,7 @@ fn run_test(
             }
             Err(e) => return Err(format!("blocks[{i}]: cannot decode the block RLP: {e}")),
         };
-        let header = decoded.header;
+        let header = &decoded.header;
         let hash = header.hash_slow();
         let Some(parent) = nodes.get(&header.parent_hash) else {
             return Ok(Outcome::Failed(format!(
@@ -153,39 +153,7 @@ fn run_test(
             }
             cursor = node.parent;
         }
-        let mut transactions = Vec::with_capacity(decoded.body.transactions.len());
-        for (t, tx) in decoded.body.transactions.iter().enumerate() {
-            transactions.push(
-                from_envelope(tx, None).map_err(|m| format!("block {i} transaction {t}: {m}"))?,
-            );
-        }
-        let (block_fork, blob_params) = Block::fork_of(&chain, &header);
-        let mut block = Block {
-            hash,
-            fork: block_fork,
-            chain_id: chain.chain_id,
-            blob_params,
-            transactions,
-            withdrawals: decoded
-                .body
-                .withdrawals
-                .map(|w| w.into_inner())
-                .unwrap_or_default(),
-            ommers: decoded
-                .body
-                .ommers
-                .iter()
-                .map(|o| Ommer {
-                    number: o.number,
-                    beneficiary: o.beneficiary,
-                })
-                .collect(),
-            unknown_ommers: 0,
-            system_operations: true,
-            record_access: false,
-            access_list: None,
-            header,
-        };
+        let mut block = block_of(decoded, hash, &chain).map_err(|m| format!("block {i} {m}"))?;
         // An Amsterdam block's access list: it must hash to the header's, and execution is
         // checked against it (the `bal` strategy executes from it).
         if let Some(list) = b.get("blockAccessList") {
@@ -299,4 +267,143 @@ fn run_test(
         }
     }
     Ok(Outcome::Passed)
+}
+
+/// A block of a blockchain test, decoded: senders recovered, fork from `chain`.
+fn block_of(
+    decoded: alloy_consensus::Block<TxEnvelope>,
+    hash: B256,
+    chain: &ChainSpec,
+) -> Result<Block, String> {
+    let mut transactions = Vec::with_capacity(decoded.body.transactions.len());
+    for (t, tx) in decoded.body.transactions.iter().enumerate() {
+        transactions.push(from_envelope(tx, None).map_err(|m| format!("transaction {t}: {m}"))?);
+    }
+    let header = decoded.header;
+    let (fork, blob_params) = Block::fork_of(chain, &header);
+    Ok(Block {
+        hash,
+        fork,
+        chain_id: chain.chain_id,
+        blob_params,
+        transactions,
+        withdrawals: decoded
+            .body
+            .withdrawals
+            .map(|w| w.into_inner())
+            .unwrap_or_default(),
+        ommers: (decoded.body.ommers.iter())
+            .map(|o| Ommer {
+                number: o.number,
+                beneficiary: o.beneficiary,
+            })
+            .collect(),
+        unknown_ommers: 0,
+        system_operations: true,
+        record_access: false,
+        access_list: None,
+        header,
+    })
+}
+
+/// One blockchain test as a linear chain: its genesis and the blocks from it to its last
+/// block, each the parent of the next (blocks expected to fail, and branches the last block
+/// does not descend from, are left out).
+#[derive(Debug)]
+pub struct TestChain {
+    /// `file::test`.
+    pub name: String,
+    /// The genesis state (complete).
+    pub genesis: InMemoryState,
+    /// The genesis block's hash.
+    pub genesis_hash: B256,
+    /// Its state root.
+    pub genesis_root: B256,
+    /// The blocks, in order.
+    pub blocks: Vec<Block>,
+}
+
+/// The chains of every test of a blockchain test file whose network is known (the others,
+/// and tests the skip list names, are left out).
+pub fn chains(path: &Path) -> Result<Vec<TestChain>, LoadError> {
+    let (file_name, tests) = super::read_tests(path)?;
+    let mut out = Vec::new();
+    if skip::file_skip_reason(path).is_some() {
+        return Ok(out);
+    }
+    for (name, test) in &tests {
+        let network = test
+            .get("network")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(fork) = Fork::from_test_name(network) else {
+            continue;
+        };
+        let chain = chain_of(test, fork)
+            .map_err(|m| LoadError::invalid(path, format!("test {name}: {m}")))?;
+        out.push(TestChain {
+            name: format!("{file_name}::{name}"),
+            ..chain
+        });
+    }
+    Ok(out)
+}
+
+fn chain_of(test: &Value, fork: Fork) -> Result<TestChain, String> {
+    let chain = ChainSpec::single_fork(1, fork);
+    let mut genesis = parse_pre(json::field(test, "pre", "test")?)?;
+    genesis.set_block_hash_mode(BlockHashes::Table);
+    let header = json::field(test, "genesisBlockHeader", "test")?;
+    let genesis_hash = json::b256(
+        json::field(header, "hash", "genesisBlockHeader")?,
+        "genesis hash",
+    )?;
+    let genesis_root = json::b256(
+        json::field(header, "stateRoot", "genesisBlockHeader")?,
+        "genesis stateRoot",
+    )?;
+    genesis.insert_block_hash(
+        json::u64(
+            json::field(header, "number", "genesisBlockHeader")?,
+            "genesis number",
+        )?,
+        genesis_hash,
+    );
+    let mut by_hash: HashMap<B256, Block> = HashMap::default();
+    let blocks = json::field(test, "blocks", "test")?
+        .as_array()
+        .ok_or("`blocks` is not an array")?;
+    for (i, b) in blocks.iter().enumerate() {
+        if b.get("expectException").is_some() {
+            continue;
+        }
+        let rlp = json::bytes(
+            json::field(b, "rlp", &format!("blocks[{i}]"))?,
+            &format!("blocks[{i}].rlp"),
+        )?;
+        let decoded = alloy_consensus::Block::<TxEnvelope>::decode(&mut rlp.as_ref())
+            .map_err(|e| format!("blocks[{i}]: cannot decode the block RLP: {e}"))?;
+        let hash = decoded.header.hash_slow();
+        by_hash.insert(
+            hash,
+            block_of(decoded, hash, &chain).map_err(|m| format!("block {i} {m}"))?,
+        );
+    }
+    let mut cursor = json::b256(json::field(test, "lastblockhash", "test")?, "lastblockhash")?;
+    let mut path = Vec::new();
+    while cursor != genesis_hash {
+        let block = by_hash
+            .remove(&cursor)
+            .ok_or_else(|| format!("block {cursor} does not descend from the genesis"))?;
+        cursor = block.header.parent_hash;
+        path.push(block);
+    }
+    path.reverse();
+    Ok(TestChain {
+        name: String::new(),
+        genesis,
+        genesis_hash,
+        genesis_root,
+        blocks: path,
+    })
 }

@@ -70,6 +70,16 @@ pub enum StoreError {
         /// The block's.
         got: u64,
     },
+    /// A block whose state root differs from its header's (not committed).
+    #[error("block {number}: state root {computed}, the header says {header}")]
+    Root {
+        /// The block.
+        number: u64,
+        /// Computed.
+        computed: B256,
+        /// In the header.
+        header: B256,
+    },
     /// A block no longer retained (or never committed).
     #[error("block {0} is not retained: the store keeps blocks {1}..={2}")]
     NotRetained(u64, u64, u64),
@@ -246,6 +256,14 @@ impl Store {
         HeadView::new(self.db.begin_read().map_err(StoreError::db)?)
     }
 
+    /// The head block and the state after it, from one snapshot.
+    pub fn snapshot(&self) -> Result<(Head, HeadView), StoreError> {
+        let read = self.db.begin_read().map_err(StoreError::db)?;
+        let head =
+            tables::last_head(&read)?.ok_or_else(|| StoreError::Corrupt("no head block".into()))?;
+        Ok((head, HeadView::new(read)?))
+    }
+
     /// The state after block `number`, a retained one.
     pub fn view_at(&self, number: u64) -> Result<PastView, StoreError> {
         let (head, oldest) = (self.head()?, self.oldest()?);
@@ -260,13 +278,15 @@ impl Store {
     }
 
     /// Commits block `number` (hash `hash`, parent the head) whose operations changed the
-    /// state by `changes`, in order, with the `block_hashes` it makes known: its state, change
-    /// set, trie nodes and new head in one transaction. Returns the new state root.
+    /// state by `changes`, in order: its state, change set, trie nodes, hash and new head in
+    /// one transaction. Returns the new state root; with `expected`, a different root is
+    /// refused and nothing is written.
     pub fn commit<'a>(
         &self,
         number: u64,
         hash: B256,
         changes: impl IntoIterator<Item = &'a StateChanges>,
+        expected: Option<B256>,
     ) -> Result<B256, StoreError> {
         let head = self.head()?;
         if number != head.number + 1 {
@@ -281,6 +301,14 @@ impl Store {
         let merged = tables::merge(changes);
         let set: ChangeSet = tables::apply(&write, &nodes, head.state_root, &merged)?;
         let root = set.root;
+        if let Some(header) = expected.filter(|h| *h != root) {
+            write.abort().map_err(StoreError::db)?;
+            return Err(StoreError::Root {
+                number,
+                computed: root,
+                header,
+            });
+        }
         tables::put_nodes(&write, nodes.take())?;
         tables::put_change_set(&write, number, &set)?;
         tables::put_block_hash(&write, number, hash)?;

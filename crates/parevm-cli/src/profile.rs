@@ -3,10 +3,7 @@
 //! against measured speedups; as a table, JSON, an SVG chart, DOT and one HTML page.
 
 use clap::Args;
-use parevm::{
-    Workers,
-    profile::{self, Options, doc::ProfileDoc},
-};
+use parevm::profile::{self, Options, doc::ProfileDoc};
 use std::{path::PathBuf, process::ExitCode};
 
 /// Arguments of `parevm profile`.
@@ -42,7 +39,7 @@ pub(crate) struct ProfileArgs {
     /// Write one self-contained HTML page (tables and chart inline) to this file.
     #[arg(long)]
     html: Option<PathBuf>,
-    /// Write the first block's dependency graph as DOT to this file.
+    /// Write the dependency graph of the block with the most transactions as DOT to this file.
     #[arg(long)]
     dot: Option<PathBuf>,
 }
@@ -69,12 +66,11 @@ fn profile_all(args: &ProfileArgs) -> Result<(), String> {
             k => profile::machine_efficiency(k).map_err(|e| e.to_string())?,
         },
     };
-    let workers = Workers::new(2).map_err(|e| e.to_string())?;
     let bar = crate::progress(targets.len() as u64, "blocks");
     let mut blocks = Vec::new();
     for (name, block, state) in &targets {
-        let p = profile::profile(name, block, state, options, &workers)
-            .map_err(|e| format!("{name}: {e}"))?;
+        let p =
+            profile::profile(name, block, state, options).map_err(|e| format!("{name}: {e}"))?;
         blocks.push(p);
         bar.inc(1);
     }
@@ -113,8 +109,12 @@ fn write_outputs(args: &ProfileArgs, doc: &ProfileDoc) -> Result<(), String> {
         write(path, html(doc)?)?;
     }
     if let Some(path) = &args.dot {
-        let first = doc.blocks.first().ok_or("no block to draw")?;
-        write(path, profile::doc::dot(first))?;
+        let largest = doc
+            .blocks
+            .iter()
+            .max_by_key(|b| b.txs)
+            .ok_or("no block to draw")?;
+        write(path, profile::doc::dot(largest))?;
     }
     Ok(())
 }
@@ -187,8 +187,7 @@ mod tests {
             iterations: 0,
             efficiency: 1.0,
         };
-        let workers = Workers::new(2).unwrap();
-        let p = profile::profile("erc20 2M", &block, &state, options, &workers).unwrap();
+        let p = profile::profile("erc20 2M", &block, &state, options).unwrap();
         let doc = ProfileDoc {
             parevm_version: "test".into(),
             date: "today".into(),

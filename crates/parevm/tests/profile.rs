@@ -3,7 +3,7 @@
 //! commutative updates, and every mainnet fixture profiles with a consistent graph.
 
 use parevm::{
-    ChainSpec, Workers,
+    ChainSpec,
     profile::{self, BlockProfile, Options, graph::Kind},
     sources::{
         fixtures::fixtures_or_skip,
@@ -24,8 +24,7 @@ fn options(count_commutative: bool) -> Options {
 
 fn workload(kind: WorkloadKind, gas: u64, count_commutative: bool) -> BlockProfile {
     let (block, state) = workload::generate(&WorkloadSpec::new(kind, gas));
-    let workers = Workers::new(2).unwrap();
-    profile::profile("w", &block, &state, options(count_commutative), &workers).unwrap()
+    profile::profile("w", &block, &state, options(count_commutative)).unwrap()
 }
 
 fn edges(p: &BlockProfile, kind: Kind) -> usize {
@@ -85,10 +84,9 @@ fn every_mainnet_fixture_profiles_with_a_consistent_graph() {
     };
     let root = fixtures.join("mainnet");
     let chain = ChainSpec::mainnet();
-    let workers = Workers::new(2).unwrap();
     for folder in BlockFolder::discover(&root).unwrap() {
         let (block, state) = folder.load(&chain).unwrap();
-        let p = profile::profile(&folder.name(), &block, &state, options(false), &workers)
+        let p = profile::profile(&folder.name(), &block, &state, options(false))
             .unwrap_or_else(|e| panic!("{}: {e}", folder.name()));
         assert_eq!(p.txs, block.transactions.len());
         assert!(p.critical_path_gas <= p.work_gas);

@@ -48,17 +48,18 @@ pub struct Options {
 
 /// The no-coordination ceiling at two threads over two (at most 1): an ERC-20 block cut in
 /// halves run at once on the same pre-state, against running it whole (see
-/// [`crate::bench`]), measured with `iterations` rounds.
+/// [`crate::bench`]), measured with `iterations` rounds (at least 7: one figure scales every
+/// two-thread projection).
 pub fn machine_efficiency(iterations: usize) -> Result<f64, ExecError> {
     use crate::sources::workload::{self, WorkloadKind, WorkloadSpec};
-    let (block, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Erc20, 30_000_000));
+    let (block, state) = workload::generate(&WorkloadSpec::new(WorkloadKind::Erc20, 300_000_000));
     let rows = bench::measure(
         "erc20",
         &block,
         &state,
         &[],
         &[2],
-        iterations.max(1),
+        iterations.max(7),
         &|| (),
     )?
     .rows;
@@ -120,8 +121,10 @@ pub struct Hot {
 struct Projected {
     name: String,
     model: Model,
-    /// Predicting and planning, microseconds.
+    /// Planning, microseconds (one thread).
     serial_us: f64,
+    /// Predicting, microseconds of one thread (the workers share it).
+    predict_us: f64,
 }
 
 /// Profiles `block` on `state`.
@@ -130,7 +133,6 @@ pub fn profile(
     block: &Block,
     state: &dyn StateView,
     options: Options,
-    workers: &Workers,
 ) -> Result<BlockProfile, ExecError> {
     let mut block = block.clone();
     let rec = record::record(&block, state, options.passes)?;
@@ -143,7 +145,7 @@ pub fn profile(
     let g = Graph::build(&rec.access, options.count_commutative);
     let gas: Vec<f64> = rec.gas.iter().map(|g| *g as f64).collect();
     let (time, by_gas) = (g.shape(&rec.us), g.shape(&gas));
-    let projected = projected(&block, state, &rec.output, workers)?;
+    let projected = projected(&block, state, &rec.output)?;
     let measured = match options.iterations {
         0 => Measured::default(),
         k => measure(name, &block, state, &projected, k)?,
@@ -153,12 +155,17 @@ pub fn profile(
         costs: &rec.us,
         deps: &deps,
         serial: 0.0,
+        shared: 0.0,
+        merge: simulate::MERGE,
     };
     let mut projections = BTreeMap::new();
     let mut projected_here = BTreeMap::new();
     for p in &projected {
         let b = simulate::Block {
             serial: p.serial_us,
+            shared: p.predict_us,
+            merge: (measured.merge_us.get(&p.name))
+                .map_or(simulate::MERGE, |us| us / time.work.max(1e-9)),
             ..sim
         };
         let overhead =
@@ -214,12 +221,12 @@ fn projected(
     block: &Block,
     state: &dyn StateView,
     output: &crate::BlockOutput,
-    workers: &Workers,
 ) -> Result<Vec<Projected>, ExecError> {
     let plain = |name: &str, model| Projected {
         name: name.into(),
         model,
         serial_us: 0.0,
+        predict_us: 0.0,
     };
     let mut all = vec![
         plain("block-stm", Model::Optimistic),
@@ -236,16 +243,18 @@ fn projected(
     ];
     for (kind, hints) in kinds {
         let started = std::time::Instant::now();
-        let predictions = hints.predict(block, &base, workers)?;
+        // (On one thread: its cost is shared by however many workers the model has.)
+        let predictions = hints.predict(block, &base, &Workers::one())?;
         let predict_us = started.elapsed().as_secs_f64() * 1e6;
         for (name, rule) in [("sealevel", Rule::Locks), ("dag", Rule::NearestWriter)] {
             let started = std::time::Instant::now();
             let waits = waits(&predictions, block.header.beneficiary, rule);
-            let serial_us = predict_us + started.elapsed().as_secs_f64() * 1e6;
+            let serial_us = started.elapsed().as_secs_f64() * 1e6;
             all.push(Projected {
                 name: format!("{name}-{kind}"),
                 model: Model::Scheduled(waits),
                 serial_us,
+                predict_us,
             });
         }
     }
@@ -302,6 +311,12 @@ fn measure(
         ) {
             out.speedups.insert(p.name.clone(), [one, two]);
             out.calibration.insert(p.name.clone(), c);
+            let twin = calibrated_by(&p.name);
+            let run = rows.iter().find(|r| r.strategy == twin && r.threads == 1);
+            let merge_us = run.map_or(0, |r| r.stats.counter("merge_us"));
+            if merge_us > 0 {
+                out.merge_us.insert(p.name.clone(), merge_us as f64);
+            }
         }
     }
     Ok(out)
@@ -314,6 +329,8 @@ struct Measured {
     speedups: BTreeMap<String, [f64; 2]>,
     /// The one-thread speedup that calibrates each strategy's model.
     calibration: BTreeMap<String, f64>,
+    /// The time that run spent merging (strategies that merge in order), microseconds.
+    merge_us: BTreeMap<String, f64>,
 }
 
 /// Projected against measured over several blocks, per strategy and thread count: sums of

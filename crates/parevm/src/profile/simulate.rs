@@ -4,14 +4,15 @@
 //! The models keep what decides a strategy's scaling and nothing else. Every execution costs
 //! the transaction's sequential cost times `1 + overhead`, the strategy's own cost per
 //! transaction (recording, validation, the multi-version store), calibrated so that the model
-//! at one worker gives the speedup measured at one thread; serial work before the
-//! transactions (predicting, planning) is added as measured. Workers take transactions in
+//! at one worker gives the speedup measured at one thread; work before the transactions is
+//! added as measured: planning serially, predicting shared by the workers. Workers take transactions in
 //! block order, each the earliest free worker.
 //!
 //! - [`Model::Optimistic`] (Block-STM): a run that started before one of its dependencies'
 //!   last run finished read a stale value and is done again once they have finished.
 //! - [`Model::Merge`] (Monad): every transaction runs at once; one thread merges them in block
-//!   order at [`MERGE`] of their cost each, re-executing one whose dependency was merged after
+//!   order at `merge` of their cost each (measured by the strategy's `merge_us` counter, else
+//!   [`MERGE`]), re-executing one whose dependency was merged after
 //!   it started.
 //! - [`Model::Independent`] (BAL): no transaction waits for another.
 //! - [`Model::Scheduled`] (Sealevel, the dependency graph): as `Merge`, but a transaction
@@ -19,7 +20,7 @@
 
 use std::{cmp::Reverse, collections::BinaryHeap};
 
-/// A merge's cost, as a share of the transaction's execution.
+/// A merge's cost, as a share of the transaction's execution, where none was measured.
 pub const MERGE: f64 = 0.1;
 
 /// The lowest overhead calibration gives: a strategy at most twice as fast as sequential on
@@ -48,6 +49,10 @@ pub struct Block<'a> {
     pub deps: &'a [Vec<usize>],
     /// Serial time before the transactions (same unit as the costs).
     pub serial: f64,
+    /// Work before the transactions that the workers share (predicting accesses).
+    pub shared: f64,
+    /// A merge's cost as a share of the transaction's execution (the merging models).
+    pub merge: f64,
 }
 
 impl Block<'_> {
@@ -91,6 +96,7 @@ impl Block<'_> {
         let cost = |j: usize| self.costs[j] * (1.0 + overhead);
         let n = n.max(1);
         self.serial
+            + self.shared / n as f64
             + match model {
                 Model::Independent => {
                     let mut pool = Pool::new(n, 0.0);
@@ -136,7 +142,7 @@ impl Block<'_> {
             let start = pool.next_free().max(after);
             let end = pool.run(after, cost(j));
             let stale = self.deps[j].iter().any(|i| merged[*i] > start);
-            let merge = MERGE * cost(j) + if stale { cost(j) } else { 0.0 };
+            let merge = self.merge * self.costs[j] + if stale { cost(j) } else { 0.0 };
             merger = merger.max(end) + merge;
             merged[j] = merger;
             total += cost(j) + merge;
@@ -203,6 +209,8 @@ mod tests {
             costs: &costs,
             deps: &deps,
             serial: 0.0,
+            shared: 0.0,
+            merge: MERGE,
         };
         for model in [Model::Independent, Model::Optimistic] {
             assert_eq!(b.speedup(&model, 0.0, 1), 1.0);
@@ -224,6 +232,8 @@ mod tests {
             costs: &costs,
             deps: &deps,
             serial: 0.0,
+            shared: 0.0,
+            merge: MERGE,
         };
         let waits = Model::Scheduled(deps.clone());
         assert!(b.speedup(&waits, 0.0, 8) < 1.0, "the merges add up");
@@ -244,6 +254,8 @@ mod tests {
             costs: &costs,
             deps: &deps,
             serial: 0.0,
+            shared: 0.0,
+            merge: MERGE,
         };
         let o = b.calibrate(&Model::Independent, 0.8);
         assert!((o - 0.25).abs() < 1e-9, "{o}");

@@ -128,10 +128,23 @@ impl Store {
                 path.display()
             )));
         }
-        let db = Database::create(&path).map_err(StoreError::db)?;
-        let store = Store { db, path, horizon };
+        // (Written beside its name and renamed once complete: a store killed while being
+        // created is no store at all, not a file without a genesis.)
+        let partial = dir.join(format!("{FILE}.partial"));
+        let io = |e: std::io::Error| StoreError::Db(format!("{}: {e}", partial.display()));
+        if partial.exists() {
+            std::fs::remove_file(&partial).map_err(io)?;
+        }
+        let db = Database::create(&partial).map_err(StoreError::db)?;
+        let store = Store {
+            db,
+            path: partial.clone(),
+            horizon,
+        };
         store.write_genesis(genesis, head)?;
-        Ok(store)
+        drop(store);
+        std::fs::rename(&partial, &path).map_err(io)?;
+        Store::open(dir, horizon)
     }
 
     /// Opens the store in `dir`, checking it is one this build reads.

@@ -474,6 +474,9 @@ impl Run<'_> {
         let mut conflicts = false;
         // (The transactions of the tasks the merger took up itself.)
         let mut mine = vec![false; self.slots.len()];
+        // (Time spent merging: checking, crediting, applying and publishing, not executing
+        // or waiting; the parallelism profiler models merges with it.)
+        let mut merging = std::time::Duration::ZERO;
         for j in 0..self.slots.len() {
             let i = self.first + j;
             check_block_limits(block, i, gas, blob_gas)?;
@@ -488,14 +491,22 @@ impl Run<'_> {
                 },
             };
             let tx = &block.transactions[i];
+            let started = std::time::Instant::now();
+            let mut executing = std::time::Duration::ZERO;
             let merged: &dyn StateView = &exec.db_mut().0;
             let mut publish = conflicts;
             let checked = match s {
                 Some(s) => self.check(i, s, merged)?,
                 None => Merge::Mine,
             };
+            let mut timed = |exec: &mut TxExecutor<_>| {
+                let started = std::time::Instant::now();
+                let result = exec.execute_deferring_fee(i, tx, 0);
+                executing += started.elapsed();
+                result
+            };
             let (mut out, fee) = match checked {
-                Merge::Mine => exec.execute_deferring_fee(i, tx, 0)?,
+                Merge::Mine => timed(exec)?,
                 Merge::Keep(result) => result?,
                 Merge::Relaxed(result) => {
                     stats.count("relaxed_merges", 1);
@@ -509,7 +520,7 @@ impl Run<'_> {
                     publish = true;
                     stats.executions += 1;
                     stats.re_executions += 1;
-                    exec.execute_deferring_fee(i, tx, 0)?
+                    timed(exec)?
                 }
             };
             if let Some(fee) = fee {
@@ -531,7 +542,9 @@ impl Run<'_> {
             }
             outputs.push(out);
             self.merged_count.store(j + 1, Release);
+            merging += started.elapsed().saturating_sub(executing);
         }
+        stats.count("merge_us", merging.as_micros() as u64);
         Ok(outputs)
     }
 }

@@ -18,7 +18,7 @@ use crate::{
     engine::Engine,
     error::ExecError,
     state::{Overlay, StateChanges, StateView},
-    store::{Store, StoreError},
+    store::{Committing, Store, StoreError},
     strategy::Strategy,
 };
 use alloy_primitives::{Address, B256, U256};
@@ -27,6 +27,9 @@ use std::{
     sync::{Arc, mpsc},
     time::{Duration, Instant},
 };
+
+/// The most executed blocks the committer takes into one transaction (group commit).
+pub const MAX_GROUP: usize = 8;
 
 /// Whether stages overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +139,7 @@ impl Run<'_> {
             let done = self.execute(&block)?;
             report.busy[1] += t.elapsed();
             let t = Instant::now();
-            self.commit(done, &mut report)?;
+            self.commit(&[done], &mut report)?;
             report.busy[2] += t.elapsed();
         }
         Ok(report)
@@ -144,7 +147,7 @@ impl Run<'_> {
 
     fn pipelined(&self, blocks: impl Iterator<Item = Block> + Send) -> Result<Report, ChainError> {
         let (to_execute, prepared) = mpsc::sync_channel::<Block>(1);
-        let (to_commit, executed) = mpsc::sync_channel::<Executed>(1);
+        let (to_commit, executed) = mpsc::sync_channel::<Executed>(MAX_GROUP);
         std::thread::scope(|scope| {
             let preparer = scope.spawn(move || -> Result<Duration, ChainError> {
                 let mut busy = Duration::ZERO;
@@ -160,9 +163,13 @@ impl Run<'_> {
             });
             let committer = scope.spawn(move || -> Result<Report, ChainError> {
                 let mut report = Report::default();
-                for done in executed {
+                while let Ok(first) = executed.recv() {
+                    let mut group = vec![first];
+                    while let (true, Ok(next)) = (group.len() < MAX_GROUP, executed.try_recv()) {
+                        group.push(next);
+                    }
                     let t = Instant::now();
-                    self.commit(done, &mut report)?;
+                    self.commit(&group, &mut report)?;
                     report.busy[2] += t.elapsed();
                 }
                 Ok(report)
@@ -256,15 +263,27 @@ impl Run<'_> {
         })
     }
 
-    /// Computes and commits the root of an executed block, checking it against its header.
-    fn commit(&self, done: Executed, report: &mut Report) -> Result<(), ChainError> {
-        let expected = self.check_roots.then_some(done.header_root);
-        self.store
-            .commit(done.number, done.hash, done.changes.iter(), expected)?;
-        self.pending.lock().retain(|(n, ..)| *n > done.number);
-        report.blocks += 1;
-        report.gas += done.gas;
-        (self.progress)(done.number, done.gas);
+    /// Computes and commits the roots of executed blocks (one transaction), each checked
+    /// against its header.
+    fn commit(&self, group: &[Executed], report: &mut Report) -> Result<(), ChainError> {
+        let changes: Vec<Vec<&StateChanges>> =
+            group.iter().map(|d| d.changes.iter().collect()).collect();
+        let blocks: Vec<Committing<'_>> = (group.iter().zip(&changes))
+            .map(|(d, c)| Committing {
+                number: d.number,
+                hash: d.hash,
+                changes: c,
+                expected: self.check_roots.then_some(d.header_root),
+            })
+            .collect();
+        self.store.commit_group(&blocks)?;
+        let last = group.last().map_or(0, |d| d.number);
+        self.pending.lock().retain(|(n, ..)| *n > last);
+        for d in group {
+            report.blocks += 1;
+            report.gas += d.gas;
+            (self.progress)(d.number, d.gas);
+        }
         Ok(())
     }
 }

@@ -91,6 +91,20 @@ impl StoreError {
     }
 }
 
+/// A block to commit: its number and hash, what its operations changed (in order), and the
+/// root its header states, when it is to be checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Committing<'a> {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Its operations' changes, in order.
+    pub changes: &'a [&'a StateChanges],
+    /// The header's state root, to check.
+    pub expected: Option<B256>,
+}
+
 /// A committed block as the store knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -301,43 +315,65 @@ impl Store {
         changes: impl IntoIterator<Item = &'a StateChanges>,
         expected: Option<B256>,
     ) -> Result<B256, StoreError> {
-        let head = self.head()?;
-        if number != head.number + 1 {
-            return Err(StoreError::NotNext {
-                head: head.number,
-                got: number,
-            });
-        }
+        let changes: Vec<&StateChanges> = changes.into_iter().collect();
+        let block = Committing {
+            number,
+            hash,
+            changes: &changes,
+            expected,
+        };
+        self.commit_group(std::slice::from_ref(&block))
+            .map(|roots| roots[0])
+    }
+
+    /// Commits consecutive blocks in one transaction (a group commit: one write of the
+    /// pages they share and one sync for all), each root computed on the state before it and
+    /// checked; reopened after a crash, the store holds all of them or none. A block whose
+    /// root differs from its header's is refused: the blocks before it are committed, and the
+    /// error returned.
+    pub fn commit_group(&self, blocks: &[Committing<'_>]) -> Result<Vec<B256>, StoreError> {
+        let mut head = self.head()?;
         let read = self.db.begin_read().map_err(StoreError::db)?;
         let nodes = trie::Nodes::new(Some(&read))?;
         let write = self.db.begin_write().map_err(StoreError::db)?;
-        let merged = tables::merge(changes);
-        let set: ChangeSet = tables::apply(&write, &nodes, head.state_root, &merged)?;
-        let root = set.root;
-        if let Some(header) = expected.filter(|h| *h != root) {
-            write.abort().map_err(StoreError::db)?;
-            return Err(StoreError::Root {
-                number,
-                computed: root,
-                header,
-            });
+        let mut roots = Vec::with_capacity(blocks.len());
+        for (k, b) in blocks.iter().enumerate() {
+            if b.number != head.number + 1 {
+                return Err(StoreError::NotNext {
+                    head: head.number,
+                    got: b.number,
+                });
+            }
+            let merged = tables::merge(b.changes.iter().copied());
+            let set: ChangeSet = tables::apply(&write, &nodes, head.state_root, &merged)?;
+            if let Some(header) = b.expected.filter(|h| *h != set.root) {
+                write.abort().map_err(StoreError::db)?;
+                let refused = StoreError::Root {
+                    number: b.number,
+                    computed: set.root,
+                    header,
+                };
+                return match k {
+                    0 => Err(refused),
+                    _ => self.commit_group(&blocks[..k]).and(Err(refused)),
+                };
+            }
+            tables::put_change_set(&write, b.number, &set)?;
+            tables::put_block_hash(&write, b.number, b.hash)?;
+            head = Head {
+                number: b.number,
+                hash: b.hash,
+                state_root: set.root,
+            };
+            tables::put_head(&write, head)?;
+            roots.push(set.root);
         }
         tables::put_nodes(&write, nodes.take())?;
-        tables::put_change_set(&write, number, &set)?;
-        tables::put_block_hash(&write, number, hash)?;
-        tables::put_head(
-            &write,
-            Head {
-                number,
-                hash,
-                state_root: root,
-            },
-        )?;
-        if number > self.horizon {
-            tables::prune(&write, number - self.horizon)?;
+        if head.number > self.horizon {
+            tables::prune(&write, head.number - self.horizon)?;
         }
         write.commit().map_err(StoreError::db)?;
-        Ok(root)
+        Ok(roots)
     }
 
     /// The state root recomputed from the accounts and storage alone, and the stored one.

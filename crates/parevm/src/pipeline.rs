@@ -165,8 +165,11 @@ impl Run<'_> {
                 let mut report = Report::default();
                 while let Ok(first) = executed.recv() {
                     let mut group = vec![first];
-                    while let (true, Ok(next)) = (group.len() < MAX_GROUP, executed.try_recv()) {
-                        group.push(next);
+                    while group.len() < MAX_GROUP {
+                        match executed.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
                     }
                     let t = Instant::now();
                     self.commit(&group, &mut report)?;

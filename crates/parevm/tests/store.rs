@@ -6,7 +6,7 @@ use alloy_primitives::B256;
 use parevm::{
     Engine, InMemoryState, StateView,
     sources::workload::{self, WorkloadKind, WorkloadSpec},
-    store::{Head, Store, StoreError},
+    store::{Committing, Head, Store, StoreError},
     strategy,
 };
 use std::path::PathBuf;
@@ -187,4 +187,58 @@ fn foreign_newer_corrupt_and_missing_files_are_refused_by_name() {
     for name in ["foreign", "newer", "garbage", "damaged"] {
         let _ = std::fs::remove_dir_all(dir(name));
     }
+}
+
+#[test]
+fn a_group_commit_keeps_the_blocks_before_a_refused_one() {
+    let (blocks, genesis) =
+        workload::chain(&WorkloadSpec::new(WorkloadKind::Transfers, 100_000), 4);
+    let d = dir("group");
+    let store = Store::create(&d, &genesis, genesis_head(), 8).unwrap();
+    let engine = Engine::new(1).unwrap();
+    let mut memory = genesis.clone();
+    let mut all = Vec::new();
+    for b in &blocks {
+        let out = engine
+            .execute(b, &memory, &strategy::sequential::Sequential)
+            .unwrap();
+        out.all_changes().for_each(|c| memory.apply(c));
+        all.push((
+            out.all_changes().cloned().collect::<Vec<_>>(),
+            memory.state_root(),
+        ));
+    }
+    let refs: Vec<Vec<&parevm::state::StateChanges>> =
+        all.iter().map(|(c, _)| c.iter().collect()).collect();
+    let group: Vec<Committing<'_>> = (blocks.iter().zip(&all).zip(&refs))
+        .enumerate()
+        .map(|(k, ((b, (_, root)), changes))| Committing {
+            number: b.number(),
+            hash: b.hash,
+            changes,
+            // (The third block's header is wrong.)
+            expected: Some(if k == 2 { B256::repeat_byte(1) } else { *root }),
+        })
+        .collect();
+    let err = store.commit_group(&group).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Root { number, .. } if number == blocks[2].number()),
+        "{err}"
+    );
+    let head = store.head().unwrap();
+    assert_eq!(
+        (head.number, head.state_root),
+        (blocks[1].number(), all[1].1)
+    );
+    assert_eq!(
+        store.commit_group(&group[2..3]).unwrap_err().to_string(),
+        err.to_string()
+    );
+    let mut fixed = group[2];
+    fixed.expected = Some(all[2].1);
+    assert_eq!(
+        store.commit_group(&[fixed, group[3]]).unwrap(),
+        [all[2].1, all[3].1]
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

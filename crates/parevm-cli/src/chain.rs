@@ -51,6 +51,35 @@ pub(crate) enum ChainCommand {
         /// The store's directory.
         dir: PathBuf,
     },
+    /// Time a synthetic chain into fresh stores with the pipeline off and on, alternating,
+    /// each run in its own process (its peak memory its own).
+    Bench(BenchArgs),
+}
+
+/// `parevm chain bench` arguments.
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// The workload of the synthetic chain.
+    #[arg(long, default_value = "mixed")]
+    synthetic: String,
+    /// Blocks.
+    #[arg(long, default_value_t = 200)]
+    count: usize,
+    /// Gas per block.
+    #[arg(long, default_value = "10M")]
+    gas: String,
+    /// Strategy.
+    #[arg(long, default_value = "block-stm")]
+    strategy: String,
+    /// Worker threads of the engine.
+    #[arg(long, default_value_t = 2, value_parser = crate::replay::threads)]
+    threads: usize,
+    /// Rounds (each runs both modes, in alternating order).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Write the runs as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 /// `parevm chain run` arguments.
@@ -120,6 +149,7 @@ pub(crate) fn run(command: ChainCommand) -> ExitCode {
         ChainCommand::Run(args) => run_blocks(&args),
         ChainCommand::Verify { dir } => verify(&dir),
         ChainCommand::Info { dir } => info(&dir),
+        ChainCommand::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -384,4 +414,104 @@ fn print_head(store: &Store) -> Result<(), String> {
     println!("head block {} ({})", head.number, head.hash);
     println!("state root {}", head.state_root);
     Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find parevm itself: {e}"))?;
+    let mut runs: Vec<serde_json::Value> = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let modes = if round % 2 == 0 {
+            ["off", "on"]
+        } else {
+            ["on", "off"]
+        };
+        for mode in modes {
+            let dir = std::env::temp_dir().join(format!(
+                "parevm-chain-bench-{}-{round}-{mode}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let json = dir.with_extension("json");
+            let count = args.count.to_string();
+            let threads = args.threads.to_string();
+            let status = std::process::Command::new(&exe)
+                .args(["chain", "run"])
+                .arg(&dir)
+                .args([
+                    "--synthetic",
+                    &args.synthetic,
+                    "--count",
+                    &count,
+                    "--gas",
+                    &args.gas,
+                ])
+                .args([
+                    "--strategy",
+                    &args.strategy,
+                    "--threads",
+                    &threads,
+                    "--pipeline",
+                    mode,
+                    "--json",
+                ])
+                .arg(&json)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            let text =
+                std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+            let _ = (std::fs::remove_dir_all(&dir), std::fs::remove_file(&json));
+            if !status.success() {
+                return Err(format!("round {round}, pipeline {mode}: the run failed"));
+            }
+            let mut run: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            run["round"] = round.into();
+            println!(
+                "round {round} pipeline {mode:>3}: {:.1} blocks/s, {:.3} Ggas/s, peak {:.0} MiB, store {:.0} MiB",
+                run["blocks_per_s"].as_f64().unwrap_or(0.0),
+                run["ggas_per_s"].as_f64().unwrap_or(0.0),
+                run["peak_rss_mib"].as_f64().unwrap_or(0.0),
+                run["store_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 20) as f64
+            );
+            runs.push(run);
+        }
+    }
+    let speedup = paired_speedup(&runs);
+    println!("pipeline on / off: {speedup:.2}x (median over rounds of the blocks/s ratio)");
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "parevm_version": env!("CARGO_PKG_VERSION"),
+            "date": crate::bench::utc_now(),
+            "command": crate::bench::command_line(),
+            "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "speedup": speedup,
+            "runs": runs,
+        });
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&doc).expect("json") + "\n",
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The median over rounds of blocks/s with the pipeline on over off.
+fn paired_speedup(runs: &[serde_json::Value]) -> f64 {
+    let rate = |round: u64, on: bool| {
+        runs.iter()
+            .find(|r| r["round"].as_u64() == Some(round) && r["pipeline"].as_bool() == Some(on))
+            .and_then(|r| r["blocks_per_s"].as_f64())
+    };
+    let rounds = runs
+        .iter()
+        .filter_map(|r| r["round"].as_u64())
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut ratios: Vec<f64> = (0..rounds)
+        .filter_map(|k| Some(rate(k, true)? / rate(k, false)?))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.get(ratios.len() / 2).copied().unwrap_or(0.0)
 }

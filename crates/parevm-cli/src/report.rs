@@ -59,7 +59,10 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         std::fs::write(&svg, chart).map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
         println!("wrote {}", svg.display());
     }
-    let page = parevm::report::page(&docs) + &predictions + &parevm::report::profiles(&profiles);
+    let chains =
+        parevm::report::chain_files(dir).and_then(|files| parevm::report::chains(&files))?;
+    let page =
+        parevm::report::page(&docs) + &predictions + &parevm::report::profiles(&profiles) + &chains;
     std::fs::write(&args.out, page)
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());

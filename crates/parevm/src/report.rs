@@ -345,6 +345,62 @@ pub fn profile_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     json_files(dir, "profile")
 }
 
+/// The chain bench JSON files in `dir` (`chain*.json`), by name.
+pub fn chain_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    json_files(dir, "chain")
+}
+
+/// The section of the results page on chains of blocks on the store (`parevm chain bench`):
+/// every run, and the pipeline's speedup.
+pub fn chains(files: &[std::path::PathBuf]) -> Result<String, String> {
+    let mut out = String::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+        let num = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+        let _ = write!(
+            out,
+            "\n## Chains on the store: {}\n\nMeasured {} on {} CPUs, parevm {}; `{}`. Each run \
+             executes a synthetic chain into a fresh redb store in its own process, the \
+             pipeline off and on alternating; pipeline on / off: **{:.2}x** (median over rounds \
+             of the blocks/s ratio).\n\n\
+             | round | pipeline | blocks | Ggas | blocks/s | Ggas/s | busy prepare / execute / commit s | overlap | peak MiB | store MiB |\n\
+             |---:|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
+            f.file_stem().and_then(|s| s.to_str()).unwrap_or("chain"),
+            doc["date"].as_str().unwrap_or("?"),
+            doc["cpus"],
+            doc["parevm_version"].as_str().unwrap_or("?"),
+            doc["command"].as_str().unwrap_or("?"),
+            num(&doc, "speedup")
+        );
+        for r in doc["runs"].as_array().into_iter().flatten() {
+            let busy = &r["busy_s"];
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.3} | {:.1} | {:.3} | {:.2} / {:.2} / {:.2} | {:.2} | {:.0} | {:.0} |",
+                r["round"],
+                if r["pipeline"].as_bool() == Some(true) {
+                    "on"
+                } else {
+                    "off"
+                },
+                r["blocks"],
+                num(r, "gas") / 1e9,
+                num(r, "blocks_per_s"),
+                num(r, "ggas_per_s"),
+                num(busy, "prepare"),
+                num(busy, "execute"),
+                num(busy, "commit"),
+                num(r, "overlap"),
+                num(r, "peak_rss_mib"),
+                num(r, "store_bytes") / (1u64 << 20) as f64
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// The JSON files in `dir` whose name starts with `prefix`, by name.
 fn json_files(dir: &Path, prefix: &str) -> Result<Vec<std::path::PathBuf>, String> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)

@@ -19,7 +19,8 @@ fn the_committed_results_page_is_generated_from_the_committed_json() {
     let profiles = report::load_profiles(&profiles).unwrap();
     let expected = report::page(&docs)
         + &report::predictions(&predictions).unwrap()
-        + &report::profiles(&profiles);
+        + &report::profiles(&profiles)
+        + &report::chains(&report::chain_files(&repo().join("docs")).unwrap()).unwrap();
     assert!(
         page == expected,
         "docs/RESULTS.md differs from the committed JSON's: run `parevm report --readme README.md`"

@@ -1,6 +1,6 @@
 //! Chains of blocks on a [`Store`], pipelined as Monad does it: while block N+1 executes,
-//! block N's state root is computed and committed, and block N+2 is prepared (its
-//! transactions' accounts read into the store's cache).
+//! block N's state root is computed and committed, and block N+2 is prepared (what its
+//! transactions are predicted to touch read into the store's cache).
 //!
 //! Why executing N+1 before N is committed is exact: it runs on the committed state under
 //! the changes of the executed blocks not yet committed, in order (an overlay), which is the
@@ -207,21 +207,26 @@ impl Run<'_> {
         })
     }
 
-    /// Reads what `block`'s transactions surely touch (senders, recipients, the beneficiary)
-    /// so that execution finds it cached.
+    /// Reads what `block`'s transactions are predicted to touch so that execution finds it
+    /// in the store's cache: every transaction's envelope (sender, recipient, the beneficiary)
+    /// and its own EIP-2930 list ([`crate::predict::access_list`], the prediction that costs
+    /// nothing to make). What it reads is the committed state, which may be older than the
+    /// block's: only the cache is warmed, nothing is kept.
     fn prepare(&self, block: &Block) -> Result<(), ChainError> {
+        use crate::predict::{Loc, Predictor, access_list::AccessList};
         let view = self.store.view()?;
-        let read = |a| view.account_fields(a).map(|_| ());
-        let mut touched = vec![block.header.beneficiary];
-        for tx in &block.transactions {
-            touched.push(tx.env.caller);
-            if let revm::primitives::TxKind::Call(to) = tx.env.kind {
-                touched.push(to);
-            }
-        }
-        for a in touched {
+        let one = crate::strategy::Workers::one();
+        let predicted = AccessList
+            .predict(block, &view, &one)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for loc in predicted.iter().flat_map(|p| p.reads.iter()) {
             // (A failed read here fails again, named, where execution makes it.)
-            let _ = read(a);
+            let _ = match loc {
+                Loc::Account(a) => view.account_fields(*a).map(|_| ()),
+                Loc::Slot(a, k) => view.storage(*a, *k).map(|_| ()),
+            };
         }
         Ok(())
     }

@@ -43,6 +43,7 @@ pub struct Options {
     /// How fast two threads of this machine run independent work, per thread, against one
     /// ([`machine_efficiency`]): the projections at two threads are scaled by it before they
     /// are compared with measurements (the curves assume cores that do not slow each other).
+    /// A block whose halves are independent uses its own, measured with the strategies.
     pub efficiency: f64,
 }
 
@@ -173,7 +174,8 @@ pub fn profile(
         let curve = (1..=options.threads_max).map(|n| b.speedup(&p.model, overhead, n));
         projections.insert(p.name.clone(), curve.collect());
         if measured.speedups.contains_key(&p.name) {
-            let slower = (1.0 + overhead) / options.efficiency - 1.0;
+            let efficiency = measured.efficiency.unwrap_or(options.efficiency);
+            let slower = (1.0 + overhead) / efficiency - 1.0;
             let here = [
                 b.speedup(&p.model, overhead, 1),
                 b.speedup(&p.model, slower, 2),
@@ -296,13 +298,17 @@ fn measure(
         add(&p.name, 1);
         add(&p.name, 2);
     }
-    let rows = bench::measure(name, block, state, &configs, &[], iterations, &|| ())?.rows;
+    let rows = bench::measure(name, block, state, &configs, &[2], iterations, &|| ())?.rows;
     let at = |name: &str, t: usize| {
         rows.iter()
             .find(|r| r.strategy == name && r.threads == t)
             .map(|r| r.speedup)
     };
     let mut out = Measured::default();
+    let ceiling = rows
+        .iter()
+        .find(|r| r.strategy == bench::CEILING && r.threads == 2);
+    out.efficiency = ceiling.map(|r| (r.speedup / 2.0).min(1.0));
     for p in projected {
         if let (Some(one), Some(two), Some(c)) = (
             at(&p.name, 1),
@@ -331,6 +337,9 @@ struct Measured {
     calibration: BTreeMap<String, f64>,
     /// The time that run spent merging (strategies that merge in order), microseconds.
     merge_us: BTreeMap<String, f64>,
+    /// The block's no-coordination ceiling at two threads over two, where its halves are
+    /// independent (measured in the same rounds as the strategies).
+    efficiency: Option<f64>,
 }
 
 /// Projected against measured over several blocks, per strategy and thread count: sums of

@@ -10,10 +10,10 @@
 //!
 //! - [`Model::Optimistic`] (Block-STM): a run that started before one of its dependencies'
 //!   last run finished read a stale value and is done again once they have finished.
-//! - [`Model::Merge`] (Monad): every transaction runs at once; one thread merges them in block
-//!   order at `merge` of their cost each (measured by the strategy's `merge_us` counter, else
-//!   [`MERGE`]), re-executing one whose dependency was merged after
-//!   it started.
+//! - [`Model::Merge`] (Monad): the other workers execute transactions at once; one thread
+//!   merges them in block order at `merge` of their cost each (measured by the strategy's
+//!   `merge_us` counter, else [`MERGE`]), re-executing one whose dependency was merged after
+//!   it started, and executing one itself when no worker would start it sooner.
 //! - [`Model::Independent`] (BAL): no transaction waits for another.
 //! - [`Model::Scheduled`] (Sealevel, the dependency graph): as `Merge`, but a transaction
 //!   starts only once the earlier ones its predicted accesses make it wait for are merged.
@@ -127,28 +127,33 @@ impl Block<'_> {
         done.iter().copied().fold(0.0, f64::max)
     }
 
+    /// The merging models: `n - 1` workers execute in block order, and the merger, the
+    /// `n`-th thread, merges in order and executes a transaction itself when it would start
+    /// it before any worker could (as monad's merger takes up the next unclaimed task).
     fn merged(
         &self,
         n: usize,
         cost: &dyn Fn(usize) -> f64,
         waits: Option<&Vec<Vec<usize>>>,
     ) -> f64 {
-        let mut pool = Pool::new(n, 0.0);
+        let mut pool = Pool::new(n - 1, 0.0);
         let mut merged = vec![0.0f64; self.costs.len()];
         let mut merger = 0.0f64;
-        let mut total = 0.0;
         for j in 0..self.costs.len() {
             let after = waits.map_or(0.0, |w| w[j].iter().map(|i| merged[*i]).fold(0.0, f64::max));
-            let start = pool.next_free().max(after);
-            let end = pool.run(after, cost(j));
-            let stale = self.deps[j].iter().any(|i| merged[*i] > start);
-            let merge = self.merge * self.costs[j] + if stale { cost(j) } else { 0.0 };
-            merger = merger.max(end) + merge;
+            let merge = self.merge * self.costs[j];
+            let by_worker = (n > 1).then(|| pool.next_free().max(after));
+            merger = match by_worker {
+                Some(start) if start <= merger.max(after) => {
+                    let end = pool.run(after, cost(j));
+                    let stale = self.deps[j].iter().any(|i| merged[*i] > start);
+                    merger.max(end) + merge + if stale { cost(j) } else { 0.0 }
+                }
+                _ => merger.max(after) + cost(j) + merge,
+            };
             merged[j] = merger;
-            total += cost(j) + merge;
         }
-        // (The merger is one of the `n` threads.)
-        merger.max(total / n as f64)
+        merger
     }
 }
 

@@ -11,6 +11,13 @@ use alloy_primitives::{Address, B256, U256, map::HashMap};
 use redb::{ReadOnlyTable, ReadTransaction};
 use revm::state::{AccountInfo, Bytecode};
 
+/// An account's info from its fields (code is read by hash when needed).
+fn info(fields: AccountValue) -> Option<AccountInfo> {
+    fields.map(|(balance, nonce, code_hash)| {
+        crate::state::account_info(balance, nonce, code_hash, None)
+    })
+}
+
 fn read_error(e: impl std::fmt::Display) -> StateError {
     StateError::Backend(format!("store: {e}"))
 }
@@ -44,11 +51,7 @@ impl HeadView {
 
 impl StateView for HeadView {
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        Ok(self
-            .account_fields(address)?
-            .map(|(balance, nonce, code_hash)| {
-                crate::state::account_info(balance, nonce, code_hash, None)
-            }))
+        self.account_fields(address).map(info)
     }
 
     fn account_fields(&self, address: Address) -> Result<AccountValue, StateError> {
@@ -131,11 +134,7 @@ impl PastView {
 
 impl StateView for PastView {
     fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        Ok(self
-            .account_fields(address)?
-            .map(|(balance, nonce, code_hash)| {
-                crate::state::account_info(balance, nonce, code_hash, None)
-            }))
+        self.account_fields(address).map(info)
     }
 
     fn account_fields(&self, address: Address) -> Result<AccountValue, StateError> {

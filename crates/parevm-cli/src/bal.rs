@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 use parevm::{
-    ChainSpec, Engine, bal,
+    Engine, bal,
     sources::rpc::BlockFolder,
     state::{InMemoryState, StateView},
     strategy::sequential::Sequential,
@@ -51,11 +51,10 @@ pub(crate) fn run(command: BalCommand) -> ExitCode {
 
 /// Every block folder under `paths`, loaded.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<(String, parevm::Block, InMemoryState)>, String> {
-    let chain = ChainSpec::mainnet();
     let mut blocks = Vec::new();
     for path in paths {
         for folder in BlockFolder::discover(path).map_err(|e| e.to_string())? {
-            let (block, state) = folder.load(&chain).map_err(|e| e.to_string())?;
+            let (block, state) = folder.open().map_err(|e| e.to_string())?;
             blocks.push((folder.name(), block, state));
         }
     }

@@ -4,7 +4,6 @@
 use crate::replay::strategies;
 use clap::Args;
 use parevm::{
-    ChainSpec,
     bench::{Aggregate, Config, Measurement, aggregate, measure},
     sources::{
         rpc::BlockFolder,
@@ -132,12 +131,11 @@ fn workload_specs(args: &BenchArgs) -> Result<Vec<WorkloadSpec>, String> {
 
 fn targets(args: &BenchArgs) -> Result<Vec<Target>, String> {
     if let Some(dir) = &args.blocks {
-        let chain = ChainSpec::mainnet();
         return BlockFolder::discover(dir)
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|f| {
-                let (block, state) = f.load(&chain).map_err(|e| e.to_string())?;
+                let (block, state) = f.open().map_err(|e| e.to_string())?;
                 Ok(Target {
                     name: f.name(),
                     block,

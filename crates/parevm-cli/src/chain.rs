@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use parevm::{
-    Block, ChainSpec, Engine, InMemoryState,
+    Block, Engine, InMemoryState,
     conformance::blocktest,
     pipeline::{self, Pipeline},
     sources::{
@@ -202,12 +202,11 @@ fn from_test(path: &Path, test: Option<&str>) -> Result<Source, String> {
 }
 
 fn from_folders(path: &Path) -> Result<Source, String> {
-    let chain = ChainSpec::mainnet();
     let folders = BlockFolder::discover(path).map_err(|e| e.to_string())?;
     let mut blocks = Vec::new();
     let mut genesis = None;
     for f in &folders {
-        let (block, state) = f.load(&chain).map_err(|e| e.to_string())?;
+        let (block, state) = f.open().map_err(|e| e.to_string())?;
         genesis.get_or_insert(state);
         blocks.push(block);
     }

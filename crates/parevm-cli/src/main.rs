@@ -7,6 +7,8 @@ mod bench;
 mod chain;
 mod chart;
 mod conformance;
+#[cfg(feature = "rpc")]
+mod fetch;
 mod fuzz;
 mod predict;
 mod profile;
@@ -66,6 +68,9 @@ struct Cli {
 enum Command {
     /// Execute blocks (block.json + prestate.json folders) and check them against their headers.
     Replay(replay::ReplayArgs),
+    /// Fetch blocks and their pre-states from a node (JSON-RPC) into block folders.
+    #[cfg(feature = "rpc")]
+    Fetch(fetch::FetchArgs),
     /// Run state tests (ethereum/tests GeneralStateTests, execution-spec-tests state fixtures).
     Statetest(conformance::SuiteArgs),
     /// Run blockchain tests (ethereum/tests BlockchainTests), checking every block's state root.
@@ -99,6 +104,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(args) => replay::run(args),
+        #[cfg(feature = "rpc")]
+        Command::Fetch(args) => fetch::run(args),
         Command::Statetest(args) => conformance::run(conformance::Suite::State, args),
         Command::Blocktest(args) => conformance::run(conformance::Suite::Blockchain, args),
         Command::Bench(args) => bench::run(*args),

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use parevm::{
-    ChainSpec, Engine, Workers, bal,
+    Engine, Workers, bal,
     predict::{self, Predictor, measure},
     sources::{
         rpc::BlockFolder,
@@ -91,11 +91,10 @@ pub(crate) fn targets(
     if paths.is_empty() {
         return Err("give block folders or --workload".into());
     }
-    let chain = ChainSpec::mainnet();
     let mut all = Vec::new();
     for path in paths {
         for folder in BlockFolder::discover(path).map_err(|e| e.to_string())? {
-            let (block, state) = folder.load(&chain).map_err(|e| e.to_string())?;
+            let (block, state) = folder.open().map_err(|e| e.to_string())?;
             all.push((folder.name(), block, state));
         }
     }

@@ -2,7 +2,6 @@
 
 use clap::Args;
 use parevm::{
-    ChainSpec,
     checks::{StrategyVerdict, check_block},
     sources::rpc::BlockFolder,
     strategy::{self, Strategy},
@@ -13,8 +12,20 @@ use std::{path::PathBuf, process::ExitCode};
 #[derive(Args)]
 pub(crate) struct ReplayArgs {
     /// Block folders, or folders of block folders.
-    #[arg(required = true)]
+    #[cfg_attr(feature = "rpc", arg(required_unless_present = "rpc"))]
+    #[cfg_attr(not(feature = "rpc"), arg(required = true))]
     paths: Vec<PathBuf>,
+    /// Execute block `--block` straight against this node's state (JSON-RPC) instead.
+    #[cfg(feature = "rpc")]
+    #[arg(long, value_name = "URL", requires = "block", conflicts_with_all = ["paths", "bal"])]
+    rpc: Option<String>,
+    /// The block to execute with `--rpc`.
+    #[cfg(feature = "rpc")]
+    #[arg(long, value_name = "N", requires = "rpc")]
+    block: Option<u64>,
+    #[cfg(feature = "rpc")]
+    #[command(flatten)]
+    node: crate::fetch::NodeArgs,
     #[command(flatten)]
     run: RunArgs,
     /// Also write every block's verdicts (with execution statistics) to this JSON file.
@@ -101,7 +112,10 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let chain = ChainSpec::mainnet();
+    #[cfg(feature = "rpc")]
+    if let (Some(url), Some(number)) = (&args.rpc, args.block) {
+        return remote(url, number, &args.node, &strategies, &engine);
+    }
     let (mut passed, mut failed, mut unreadable) = (0usize, 0usize, false);
     let mut json = Vec::new();
     for path in &args.paths {
@@ -116,7 +130,7 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
         };
         for folder in folders {
             let loaded = folder
-                .load(&chain)
+                .open()
                 .map_err(|e| e.to_string())
                 .and_then(|(mut b, s)| {
                     if let Some(path) = &args.bal {
@@ -209,6 +223,56 @@ pub(crate) fn example(threads: usize) -> ExitCode {
     if verdicts.iter().all(|v| v.passed) {
         ExitCode::SUCCESS
     } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `replay --rpc URL --block N`: the block executed against the node's state after block
+/// N - 1, read on demand into a cache the workers share, and checked as a folder is.
+#[cfg(feature = "rpc")]
+fn remote(
+    url: &str,
+    number: u64,
+    node_args: &crate::fetch::NodeArgs,
+    strategies: &[&dyn Strategy],
+    engine: &parevm::Engine,
+) -> ExitCode {
+    use parevm::sources::remote::{RemoteState, fetch};
+    let chain = match node_args.chain() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
+    let loaded = node_args.connect(url).and_then(|node| {
+        let (_, block) = fetch::load_block(&node, number, &chain)?;
+        Ok((node, block))
+    });
+    let (node, block) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if number == 0 {
+        eprintln!("error: block 0 has no parent state to execute against");
+        return ExitCode::from(crate::EXIT_INPUT);
+    }
+    let state = RemoteState::new(&node, number - 1);
+    state.hashes().insert(number - 1, block.header.parent_hash);
+    if let Err(e) = state.prefetch(fetch::predicted(&block, &state)) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let verdicts = check_block(&block, &state, strategies, engine);
+    print_line(&number.to_string(), &block, &verdicts);
+    if verdicts.iter().all(|v| v.passed) {
+        println!("1 passed, 0 failed");
+        ExitCode::SUCCESS
+    } else {
+        println!("0 passed, 1 failed");
         ExitCode::FAILURE
     }
 }

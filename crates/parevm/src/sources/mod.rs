@@ -5,6 +5,9 @@ pub mod adversarial;
 pub mod example;
 pub mod fixtures;
 pub mod json;
+pub mod prestate;
+#[cfg(feature = "rpc")]
+pub mod remote;
 pub mod rpc;
 pub mod tx;
 pub mod workload;

@@ -6,16 +6,19 @@
 //! is decoded as a consensus envelope, its hash verified against the JSON's `hash`, and its
 //! sender taken from `from` or recovered from the signature.
 
-use super::json::{self, read_json};
+use super::{
+    json::{self, read_json},
+    prestate::PreState,
+};
 use crate::{
     block::Block,
-    chain::ChainSpec,
+    chain::{ChainSpec, Fork},
     error::LoadError,
-    state::{Bytecode, InMemoryState},
+    state::InMemoryState,
 };
 use alloy_consensus::TxEnvelope;
 use alloy_eips::eip4895::Withdrawal;
-use alloy_primitives::{Address, B256};
+use alloy_primitives::B256;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -98,44 +101,8 @@ pub fn parse_prestate(
     state: &mut InMemoryState,
     path: &Path,
 ) -> Result<(), LoadError> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| LoadError::invalid(path, "expected an object of accounts"))?;
-    for (addr, acc) in obj {
-        let what = |field: &str| format!("account {addr}: {field}");
-        let mut parse = || -> Result<(), String> {
-            let address: Address = json::address(&Value::String(addr.clone()), "address")?;
-            let balance = match acc.get("balance") {
-                Some(v) => json::u256(v, &what("balance"))?,
-                None => Default::default(),
-            };
-            let nonce = match acc.get("nonce") {
-                Some(v) => json::u64(v, &what("nonce"))?,
-                None => 0,
-            };
-            let code = match acc.get("code") {
-                Some(v) => json::bytes(v, &what("code"))?,
-                None => Default::default(),
-            };
-            let mut storage = Vec::new();
-            if let Some(s) = acc.get("storage") {
-                let s = s
-                    .as_object()
-                    .ok_or_else(|| what("storage is not an object"))?;
-                for (k, v) in s {
-                    let key = json::u256(
-                        &Value::String(k.clone()),
-                        &what(&format!("storage key {k}")),
-                    )?;
-                    let val = json::u256(v, &what(&format!("storage slot {k}")))?;
-                    storage.push((key, val));
-                }
-            }
-            state.insert_account(address, balance, nonce, Bytecode::new_raw(code), storage);
-            Ok(())
-        };
-        parse().map_err(|m| LoadError::invalid(path, m))?;
-    }
+    let pre = PreState::parse(value, "pre-state").map_err(|m| LoadError::invalid(path, m))?;
+    pre.apply_to(state);
     Ok(())
 }
 
@@ -209,7 +176,30 @@ impl BlockFolder {
         )
     }
 
-    /// Loads the block and its pre-state.
+    /// The chain the block belongs to: `chain.json` in the folder or its parent (written by
+    /// `parevm fetch` for chains other than mainnet), else mainnet.
+    pub fn chain(&self) -> Result<ChainSpec, LoadError> {
+        let found = [
+            self.dir.join(CHAIN_FILE),
+            self.dir.join("..").join(CHAIN_FILE),
+        ]
+        .into_iter()
+        .find(|p| p.is_file());
+        match found {
+            None => Ok(ChainSpec::mainnet()),
+            Some(path) => {
+                let (id, fork) = read_chain(&path)?;
+                chain_for(id, fork).map_err(|m| LoadError::invalid(&path, m))
+            }
+        }
+    }
+
+    /// Loads the block and its pre-state under the folder's own chain ([`Self::chain`]).
+    pub fn open(&self) -> Result<(Block, InMemoryState), LoadError> {
+        self.load(&self.chain()?)
+    }
+
+    /// Loads the block and its pre-state under `chain`.
     pub fn load(&self, chain: &ChainSpec) -> Result<(Block, InMemoryState), LoadError> {
         let block_path = self.dir.join("block.json");
         let block = parse_block(&read_json(&block_path)?, chain, &block_path)?;
@@ -229,5 +219,79 @@ impl BlockFolder {
             state.insert_block_hash(block.number() - 1, block.header.parent_hash);
         }
         Ok((block, state))
+    }
+}
+
+/// The file naming a folder's chain when it is not mainnet.
+pub const CHAIN_FILE: &str = "chain.json";
+
+/// The chain rules for the chain id `id`: mainnet's fork schedule for 1, else `fork` for
+/// every block (a devnet or rollup that runs one fork).
+pub fn chain_for(id: u64, fork: Option<Fork>) -> Result<ChainSpec, String> {
+    match (id, fork) {
+        (_, Some(f)) => Ok(ChainSpec::single_fork(id, f)),
+        (1, None) => Ok(ChainSpec::mainnet()),
+        (id, None) => Err(format!(
+            "chain id {id} is not mainnet, whose fork schedule is the only one parevm knows: \
+             name the fork its blocks run (--fork)"
+        )),
+    }
+}
+
+/// Reads `chain.json`: `{"chainId": n, "fork": "Prague"}`.
+fn read_chain(path: &Path) -> Result<(u64, Option<Fork>), LoadError> {
+    let value = read_json(path)?;
+    let err = |m: String| LoadError::invalid(path, m);
+    let id = json::u64(
+        json::field(&value, "chainId", "chain").map_err(err)?,
+        "chainId",
+    )
+    .map_err(err)?;
+    let fork = match value.get("fork") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => {
+            Some(Fork::from_test_name(name).ok_or_else(|| err(format!("unknown fork {name:?}")))?)
+        }
+        Some(other) => return Err(err(format!("`fork` is not a fork name: {other}"))),
+    };
+    Ok((id, fork))
+}
+
+/// Records in `dir` which chain its block folders belong to: nothing for mainnet, else
+/// `chain.json`. A folder already holding another chain's blocks is an error.
+pub fn write_chain(dir: &Path, id: u64, fork: Option<Fork>) -> Result<(), LoadError> {
+    let path = dir.join(CHAIN_FILE);
+    let existing = if path.is_file() {
+        Some(read_chain(&path)?)
+    } else {
+        None
+    };
+    let holds_blocks = BlockFolder::discover(dir).is_ok();
+    match existing {
+        Some(found) if found != (id, fork) => Err(LoadError::invalid(
+            &path,
+            format!(
+                "the folder holds blocks of chain id {} ({}); these are of chain id {id}",
+                found.0,
+                found.1.map_or("mainnet's forks".into(), |f| f.to_string())
+            ),
+        )),
+        Some(_) => Ok(()),
+        None if (id, fork) == (1, None) => Ok(()),
+        None if holds_blocks => Err(LoadError::invalid(
+            dir,
+            format!("the folder holds mainnet blocks; these are of chain id {id}"),
+        )),
+        None => {
+            let text = serde_json::json!({ "chainId": id, "fork": fork.map(|f| f.to_string()) });
+            std::fs::create_dir_all(dir).map_err(|source| LoadError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            std::fs::write(&path, format!("{text:#}\n")).map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })
+        }
     }
 }

@@ -1,0 +1,174 @@
+//! `parevm fetch`: blocks and their pre-states from a node into block folders, and the node
+//! options `replay --rpc` shares.
+
+use clap::Args;
+use parevm::{
+    ChainSpec,
+    chain::Fork,
+    sources::remote::{
+        Node, Options, RpcError,
+        fetch::{self, PrestateSource},
+    },
+    sources::rpc::chain_for,
+};
+use std::{ops::RangeInclusive, path::PathBuf, process::ExitCode, time::Duration};
+
+/// Arguments of `parevm fetch`.
+#[derive(Args)]
+pub(crate) struct FetchArgs {
+    /// The node's JSON-RPC endpoint (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    rpc: String,
+    /// A block number, or an inclusive range `N..M`.
+    #[arg(long, value_name = "N[..M]", value_parser = blocks)]
+    block: RangeInclusive<u64>,
+    /// The folder to write into (created if missing; fetched blocks are added to it).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Where pre-states come from: `tracer` (debug_traceBlockByNumber with the
+    /// prestateTracer), `execute` (executing the block against the parent block's state, read
+    /// with eth_getBalance, eth_getTransactionCount, eth_getCode, eth_getStorageAt), or
+    /// `auto` (the tracer when the node serves it).
+    #[arg(long, default_value = "auto", value_parser = prestate_source)]
+    prestate: PrestateSource,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// How to reach a node and which chain it must serve.
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// The chain id the node must report (1 is mainnet, whose fork schedule parevm knows;
+    /// other chains need --fork).
+    #[arg(long, default_value_t = 1)]
+    chain_id: u64,
+    /// The fork every block of a chain other than mainnet runs (Cancun, Prague, ...).
+    #[arg(long)]
+    fork: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = Options::default().concurrency, value_parser = at_least_one)]
+    concurrency: usize,
+    /// Attempts per request on timeouts, refused connections, HTTP 408, 429 and 5xx.
+    #[arg(long, default_value_t = Options::default().attempts)]
+    attempts: u32,
+    /// The wait before the first retry, in milliseconds; it doubles with each retry.
+    #[arg(long, default_value_t = Options::default().backoff.as_millis() as u64)]
+    backoff_ms: u64,
+    /// Seconds one attempt may take.
+    #[arg(long, default_value_t = Options::default().timeout.as_secs())]
+    timeout: u64,
+}
+
+impl NodeArgs {
+    /// The fork of `--fork`.
+    fn fork(&self) -> Result<Option<Fork>, String> {
+        let Some(name) = &self.fork else {
+            return Ok(None);
+        };
+        Fork::from_test_name(name).map(Some).ok_or_else(|| {
+            format!("unknown fork {name:?} (Frontier, Homestead, ... Cancun, Prague, Osaka)")
+        })
+    }
+
+    /// The chain rules these arguments name.
+    pub(crate) fn chain(&self) -> Result<ChainSpec, String> {
+        chain_for(self.chain_id, self.fork()?)
+    }
+
+    /// Connects to `url`, checking its chain id.
+    pub(crate) fn connect(&self, url: &str) -> Result<Node, RpcError> {
+        let options = Options {
+            concurrency: self.concurrency,
+            attempts: self.attempts.max(1),
+            backoff: Duration::from_millis(self.backoff_ms),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+        };
+        Node::connect(url, Some(self.chain_id), options)
+    }
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("{s:?} is not a positive count")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// Parses `N` or `N..M` (inclusive).
+pub(crate) fn blocks(s: &str) -> Result<RangeInclusive<u64>, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a block number"))
+    };
+    match s.split_once("..") {
+        None => number(s).map(|n| n..=n),
+        Some((a, b)) => {
+            let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
+            if b < a {
+                return Err(format!("the range {s} is empty ({b} < {a})"));
+            }
+            Ok(a..=b)
+        }
+    }
+}
+
+fn prestate_source(s: &str) -> Result<PrestateSource, String> {
+    match s {
+        "auto" => Ok(PrestateSource::Auto),
+        "tracer" => Ok(PrestateSource::Tracer),
+        "execute" => Ok(PrestateSource::Execute),
+        _ => Err(format!("{s:?}: expected auto, tracer or execute")),
+    }
+}
+
+pub(crate) fn run(args: FetchArgs) -> ExitCode {
+    let chain = match args.node.chain() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
+    let node = match args.node.connect(&args.rpc) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fork = args.node.fork().ok().flatten();
+    if let Err(e) = parevm::sources::rpc::write_chain(&args.out, args.node.chain_id, fork) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let bar = crate::progress(args.block.clone().count() as u64, "blocks");
+    for number in args.block.clone() {
+        let mut notice = |m: &str| bar.suspend(|| eprintln!("note: {m}"));
+        let written = fetch::fetch_block(&node, number, &chain, args.prestate, &mut notice)
+            .and_then(|f| fetch::write_folder(&args.out, &f).map(|dir| (f, dir)));
+        match written {
+            Ok((f, dir)) => {
+                let (accounts, slots) = f.prestate.size();
+                bar.suspend(|| {
+                    println!(
+                        "{}: {} txs, pre-state {} ({accounts} accounts, {slots} slots), {} \
+                         block hashes",
+                        dir.display(),
+                        f.transactions,
+                        f.via.name(),
+                        f.hashes.len()
+                    )
+                });
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,769 @@
+//! `parevm fetch` and `parevm replay --rpc` against a JSON-RPC server on loopback that answers
+//! from the shared mainnet fixtures: blocks from `block.json`, the state after the parent
+//! block from `prestate.json` (absent means empty, as the fixtures say), ancestor hashes from
+//! `block_hashes.json`, and the prestateTracer by spreading each pre-state over the block's
+//! transactions, as a tracer reports it: an account first where the fixture puts it, again in
+//! a later transaction with other (post-transaction) values.
+//!
+//! What must hold: a fetched folder equals the fixture it came from (through both pre-state
+//! paths), flaky answers change nothing, and every way a node can fail gives its own message
+//! and a non-zero exit.
+
+#![cfg(feature = "rpc")]
+
+use alloy_primitives::U256;
+use parevm::sources::{fixtures::fixtures_or_skip, json::read_json, prestate::PreState};
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_parevm");
+
+/// How the test node behaves.
+#[derive(Clone, Default)]
+struct Behaviour {
+    /// Serves `debug_traceBlockByNumber` with the prestateTracer.
+    tracer: bool,
+    /// Answers HTTP 503 to every n-th request.
+    fail_every: Option<usize>,
+    /// Answers HTTP 500 to everything but `eth_chainId`.
+    always_500: bool,
+    /// Waits this long before answering anything but `eth_chainId`.
+    delay: Option<Duration>,
+    /// Reports this chain id instead of 1.
+    chain_id: Option<u64>,
+    /// Adds one to every nonce it serves.
+    tamper: bool,
+}
+
+/// One fixture block.
+struct Fixture {
+    block: Value,
+    prestate: Value,
+}
+
+/// A JSON-RPC node on a loopback port, serving fixture blocks; stops when dropped.
+///
+/// A small HTTP/1.1 server of its own (keep-alive, Content-Length bodies, one write per
+/// answer, TCP_NODELAY): tiny_http writes the head and a large body separately without
+/// TCP_NODELAY, and each such answer then waits 40 ms for the client's delayed ACK.
+struct Node {
+    url: String,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+struct Data {
+    blocks: BTreeMap<u64, Fixture>,
+    hashes: BTreeMap<u64, String>,
+}
+
+impl Node {
+    fn start(data: Arc<Data>, behaviour: Behaviour) -> Node {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (flag, counted) = (stop.clone(), count.clone());
+        let (busy, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let peaked = peak.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (data, behaviour) = (data.clone(), behaviour.clone());
+                let load = Load {
+                    count: count.clone(),
+                    busy: busy.clone(),
+                    peak: peak.clone(),
+                };
+                std::thread::spawn(move || serve_connection(stream, &data, &behaviour, &load));
+            }
+        });
+        Node {
+            url,
+            stop,
+            count: counted,
+            peak: peaked,
+        }
+    }
+
+    /// The most requests it was answering at once.
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered so far (failed ones included).
+    fn requests(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Answers the requests of one connection until the client closes it.
+/// Counters of a node's requests.
+struct Load {
+    count: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+fn serve_connection(stream: TcpStream, data: &Data, b: &Behaviour, load: &Load) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let n = load.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = load.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        load.peak.fetch_max(now, Ordering::SeqCst);
+        let (status, text) = answer(&body, data, b, n);
+        load.busy.fetch_sub(1, Ordering::SeqCst);
+        let reason = if status == 200 { "OK" } else { "Error" };
+        let response = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn answer(body: &[u8], data: &Data, b: &Behaviour, n: usize) -> (u16, String) {
+    let call: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let method = call["method"].as_str().unwrap_or_default().to_string();
+    if b.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
+        return (503, "busy".to_string());
+    }
+    if method != "eth_chainId" && b.always_500 {
+        return (500, "internal error".to_string());
+    }
+    if let Some(d) = b.delay.filter(|_| method != "eth_chainId") {
+        std::thread::sleep(d);
+    }
+    let reply = match serve(&method, &call["params"], data, b) {
+        Ok(v) => json!({"jsonrpc": "2.0", "id": call["id"], "result": v}),
+        Err((code, message)) => {
+            json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": code, "message": message}})
+        }
+    };
+    (200, reply.to_string())
+}
+
+fn number(v: &Value) -> u64 {
+    let s = v.as_str().expect("a hex block number");
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn quantity(v: &Value) -> U256 {
+    let s = v.as_str().expect("a hex quantity");
+    U256::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex")
+}
+
+type Answer = Result<Value, (i64, String)>;
+
+fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
+    match method {
+        "eth_chainId" => Ok(format!("{:#x}", b.chain_id.unwrap_or(1)).into()),
+        "eth_getBlockByNumber" => {
+            let n = number(&params[0]);
+            Ok(match (data.blocks.get(&n), params[1].as_bool()) {
+                (Some(f), Some(true)) => f.block.clone(),
+                (Some(f), _) => json!({"number": params[0], "hash": f.block["hash"]}),
+                (None, Some(true)) => Value::Null,
+                (None, _) => match data.hashes.get(&n) {
+                    Some(h) => json!({"number": params[0], "hash": h}),
+                    None => Value::Null,
+                },
+            })
+        }
+        "debug_traceBlockByNumber" if b.tracer => {
+            let f = data
+                .blocks
+                .get(&number(&params[0]))
+                .ok_or((-32000, "not found".into()))?;
+            assert_eq!(params[1]["tracer"], "prestateTracer");
+            Ok(trace(f))
+        }
+        "eth_getBalance" | "eth_getTransactionCount" | "eth_getCode" | "eth_getStorageAt" => {
+            let at = params
+                .as_array()
+                .and_then(|p| p.last())
+                .map(number)
+                .unwrap_or(0);
+            let f = data
+                .blocks
+                .get(&(at + 1))
+                .ok_or((-32000, format!("header not found for block {at}")))?;
+            let account = &f.prestate[params[0].as_str().unwrap().to_lowercase()];
+            Ok(account_field(method, account, params, b))
+        }
+        _ => Err((
+            -32601,
+            format!("the method {method} does not exist/is not available"),
+        )),
+    }
+}
+
+fn account_field(method: &str, account: &Value, params: &Value, b: &Behaviour) -> Value {
+    match method {
+        "eth_getBalance" => {
+            let balance = account.get("balance").map_or(U256::ZERO, quantity);
+            format!("{balance:#x}").into()
+        }
+        "eth_getTransactionCount" => {
+            let nonce = account.get("nonce").and_then(Value::as_u64).unwrap_or(0);
+            format!("{:#x}", nonce + u64::from(b.tamper)).into()
+        }
+        "eth_getCode" => account.get("code").cloned().unwrap_or("0x".into()),
+        _ => {
+            let slot = quantity(&params[1]);
+            let found = account
+                .get("storage")
+                .and_then(|s| s.as_object())
+                .and_then(|s| {
+                    s.iter()
+                        .find(|(k, _)| quantity(&Value::String((*k).clone())) == slot)
+                        .map(|(_, v)| quantity(v))
+                });
+            format!("{:#066x}", found.unwrap_or_default()).into()
+        }
+    }
+}
+
+/// A prestateTracer answer whose first mentions are the fixture's pre-state: account i first
+/// appears in transaction i mod n with half its slots, then in the next transaction with
+/// altered balance, nonce and first-half slots (as they would be after the first) plus the
+/// second half.
+fn trace(f: &Fixture) -> Value {
+    let txs = f.block["transactions"].as_array().unwrap().len();
+    let mut results = vec![serde_json::Map::new(); txs];
+    for (i, (address, account)) in f.prestate.as_object().unwrap().iter().enumerate() {
+        let first = i % txs.max(1);
+        let slots: Vec<(&String, &Value)> = account
+            .get("storage")
+            .and_then(|s| s.as_object())
+            .map(|s| s.iter().collect())
+            .unwrap_or_default();
+        let (early, late) = slots.split_at(slots.len() / 2);
+        let mut head = account.clone();
+        head["storage"] = early
+            .iter()
+            .map(|(k, v)| ((*k).clone(), (*v).clone()))
+            .collect();
+        results[first].insert(address.clone(), head);
+        if first + 1 < txs {
+            let mut later = account.clone();
+            later["balance"] = format!(
+                "{:#x}",
+                account.get("balance").map_or(U256::ZERO, quantity) + U256::from(7)
+            )
+            .into();
+            later["nonce"] = (account.get("nonce").and_then(Value::as_u64).unwrap_or(0) + 1).into();
+            let mut storage: serde_json::Map<String, Value> = late
+                .iter()
+                .map(|(k, v)| ((*k).clone(), (*v).clone()))
+                .collect();
+            for (k, v) in early {
+                storage.insert(
+                    (*k).clone(),
+                    format!("{:#066x}", quantity(v) ^ U256::from(1)).into(),
+                );
+            }
+            later["storage"] = storage.into();
+            results[first + 1].insert(address.clone(), later);
+        } else {
+            results[first][address]["storage"] =
+                account.get("storage").cloned().unwrap_or(json!({}));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| json!({"txHash": "0x00", "result": r}))
+        .collect()
+}
+
+fn mainnet() -> Option<PathBuf> {
+    fixtures_or_skip("fetch").map(|f| f.join("mainnet"))
+}
+
+fn load(dir: &Path, numbers: &[u64]) -> Arc<Data> {
+    let hashes = read_json(&dir.join("block_hashes.json")).unwrap();
+    let mut hashes: BTreeMap<u64, String> = hashes
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.parse().unwrap(), v.as_str().unwrap().to_string()))
+        .collect();
+    let mut blocks = BTreeMap::new();
+    for n in numbers {
+        let folder = dir.join(n.to_string());
+        let block = read_json(&folder.join("block.json")).unwrap();
+        hashes.insert(*n, block["hash"].as_str().unwrap().to_string());
+        let prestate = read_json(&folder.join("prestate.json")).unwrap();
+        blocks.insert(*n, Fixture { block, prestate });
+    }
+    Arc::new(Data { blocks, hashes })
+}
+
+/// Every block number among the fixtures.
+fn all_blocks(dir: &Path) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn parevm(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn fetch(node: &Node, block: &str, out: &Path, extra: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let mut args = vec!["fetch", "--rpc", &node.url, "--block", block, "--out", out];
+    args.extend_from_slice(&["--backoff-ms", "1"]);
+    args.extend_from_slice(extra);
+    parevm(&args)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parevm-fetch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The fetched folder of block `n` against the fixture: the same block JSON, a pre-state
+/// that agrees with the fixture's on everything it lists (`exact`: lists exactly the
+/// fixture's), and ancestor hashes the fixture's table agrees with.
+fn assert_same(fixtures: &Path, out: &Path, n: u64, exact: bool) {
+    let (want, got) = (fixtures.join(n.to_string()), out.join(n.to_string()));
+    let read = |p: PathBuf| read_json(&p).unwrap();
+    assert_eq!(
+        read(got.join("block.json")),
+        read(want.join("block.json")),
+        "block {n}"
+    );
+    let pre = |p: PathBuf| PreState::parse(&read(p), "pre-state").unwrap();
+    let (fetched, fixture) = (
+        pre(got.join("prestate.json")),
+        pre(want.join("prestate.json")),
+    );
+    if exact {
+        assert_eq!(fetched, fixture, "block {n}: pre-state");
+    } else {
+        for (address, account) in &fetched.accounts {
+            let listed = fixture.accounts.get(address).cloned().unwrap_or_default();
+            assert_eq!(
+                (account.balance, account.nonce, &account.code),
+                (listed.balance, listed.nonce, &listed.code),
+                "block {n}: account {address}"
+            );
+            for (k, v) in &account.storage {
+                let want = listed.storage.get(k).copied().unwrap_or_default();
+                assert_eq!(*v, want, "block {n}: {address} slot {k}");
+            }
+        }
+    }
+    let table = read(fixtures.join("block_hashes.json"));
+    let fetched = read(out.join("block_hashes.json"));
+    for (k, v) in fetched.as_object().unwrap() {
+        assert_eq!(&table[k], v, "block hash {k}");
+    }
+}
+
+fn replay_passes(out: &Path, count: usize) {
+    let o = parevm(&["replay", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{count} passed, 0 failed")),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_tracer_path_gives_back_every_fixture() {
+    let Some(dir) = mainnet() else { return };
+    let blocks = all_blocks(&dir);
+    let node = Node::start(
+        load(&dir, &blocks),
+        Behaviour {
+            tracer: true,
+            ..Default::default()
+        },
+    );
+    let out = temp("tracer");
+    for n in &blocks {
+        let o = fetch(&node, &n.to_string(), &out, &["--prestate", "tracer"]);
+        assert!(o.status.success(), "block {n}: {}", text(&o));
+        assert!(text(&o).contains("with the prestateTracer"), "{}", text(&o));
+        assert_same(&dir, &out, *n, true);
+    }
+    replay_passes(&out, blocks.len());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Blocks the execution path cannot fetch, with the reason.
+const NOT_EXECUTABLE: [(u64, &str); 1] = [(
+    2674998,
+    "touches accounts that exist empty before Spurious Dragon, which JSON-RPC reads as missing \
+     (each_node_failure_names_itself checks the message)",
+)];
+
+#[test]
+fn the_execution_path_reads_the_same_state() {
+    let Some(dir) = mainnet() else { return };
+    let blocks: Vec<u64> = (all_blocks(&dir).into_iter())
+        .filter(|n| NOT_EXECUTABLE.iter().all(|(skip, _)| skip != n))
+        .collect();
+    let node = Node::start(load(&dir, &blocks), Behaviour::default());
+    let out = temp("execute");
+    for n in blocks.iter().copied() {
+        let o = fetch(&node, &n.to_string(), &out, &[]);
+        assert!(o.status.success(), "block {n}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("does not serve debug_traceBlockByNumber") && t.contains("eth_getStorageAt"),
+            "{t}"
+        );
+        assert!(t.contains("by execution against the parent state"), "{t}");
+        assert_same(&dir, &out, n, false);
+    }
+    replay_passes(&out, blocks.len());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_node_failing_every_third_request_yields_the_same_files() {
+    let Some(dir) = mainnet() else { return };
+    let blocks = [19426587, 4370000, 2462997];
+    let data = load(&dir, &blocks);
+    let (steady, flaky) = (temp("steady"), temp("flaky"));
+    for (tracer, how) in [(true, "tracer"), (false, "execute")] {
+        let ok = Node::start(
+            data.clone(),
+            Behaviour {
+                tracer,
+                ..Default::default()
+            },
+        );
+        let bad = Node::start(
+            data.clone(),
+            Behaviour {
+                tracer,
+                fail_every: Some(3),
+                ..Default::default()
+            },
+        );
+        for n in blocks {
+            let (n, p) = (n.to_string(), ["--prestate", how]);
+            let (a, b) = (fetch(&ok, &n, &steady, &p), fetch(&bad, &n, &flaky, &p));
+            assert!(
+                a.status.success() && b.status.success(),
+                "{}\n{}",
+                text(&a),
+                text(&b)
+            );
+            for file in ["block.json", "prestate.json"] {
+                let read = |d: &Path| std::fs::read(d.join(&n).join(file)).unwrap();
+                assert_eq!(read(&steady), read(&flaky), "block {n} {file} via {how}");
+            }
+        }
+        let read = |d: &Path| std::fs::read(d.join("block_hashes.json")).unwrap();
+        assert_eq!(read(&steady), read(&flaky));
+        // A third of the flaky node's answers were failures, each asked again.
+        let (asked, retried) = (ok.requests(), bad.requests());
+        assert!(
+            retried * 2 >= asked * 3 - 6,
+            "{asked} requests, {retried} with failures"
+        );
+    }
+    for d in [steady, flaky] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn fetching_into_a_folder_adds_to_it() {
+    let Some(dir) = mainnet() else { return };
+    let data = load(&dir, &[4369999, 4370000]);
+    let node = Node::start(
+        data,
+        Behaviour {
+            tracer: true,
+            ..Default::default()
+        },
+    );
+    let out = temp("adds");
+    assert!(fetch(&node, "4369999", &out, &[]).status.success());
+    let o = fetch(&node, "4370000", &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = read_json(&out.join("block_hashes.json")).unwrap();
+    for parent in ["4369998", "4369999"] {
+        assert!(table.get(parent).is_some(), "{parent} missing from {table}");
+    }
+    replay_passes(&out, 2);
+    // A table that disagrees with the node is not overwritten.
+    let wrong = json!({"4369998": format!("0x{}", "11".repeat(32))});
+    std::fs::write(out.join("block_hashes.json"), wrong.to_string()).unwrap();
+    let o = fetch(&node, "4369999", &out, &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("another chain?"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_range_fetches_every_block_in_it() {
+    let Some(dir) = mainnet() else { return };
+    let node = Node::start(
+        load(&dir, &[2674998, 2675000]),
+        Behaviour {
+            tracer: true,
+            ..Default::default()
+        },
+    );
+    let out = temp("range");
+    // 2674999 is not among the fixtures: the node says it does not exist.
+    let o = fetch(&node, "2674998..2675000", &out, &[]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("block 2674999 does not exist on the node"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.join("2674998/prestate.json").is_file());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn replay_executes_against_the_node() {
+    let Some(dir) = mainnet() else { return };
+    let blocks = [4370000, 12244000, 19426587];
+    let node = Node::start(load(&dir, &blocks), Behaviour::default());
+    for n in blocks {
+        let n = n.to_string();
+        for threads in ["1", "2", "4", "8"] {
+            let args = [
+                "replay",
+                "--rpc",
+                &node.url,
+                "--block",
+                &n,
+                "--strategy",
+                "all",
+                "--threads",
+                threads,
+            ];
+            let o = parevm(&args);
+            assert!(o.status.success(), "block {n}: {}", text(&o));
+            assert!(text(&o).contains("1 passed, 0 failed"), "{}", text(&o));
+        }
+    }
+}
+
+/// Runs `fetch` for block 46147 against a node behaving as `b` and returns its output.
+fn failing(b: Behaviour, extra: &[&str]) -> Output {
+    let Some(dir) = mainnet() else {
+        panic!("no fixtures")
+    };
+    let node = Node::start(load(&dir, &[46147]), b);
+    let out = temp("fail");
+    let o = fetch(&node, "46147", &out, extra);
+    let _ = std::fs::remove_dir_all(&out);
+    o
+}
+
+fn assert_fails(o: &Output, says: &[&str]) {
+    assert!(!o.status.success(), "{}", text(o));
+    for s in says {
+        assert!(text(o).contains(s), "expected {s:?} in {}", text(o));
+    }
+}
+
+#[test]
+fn each_node_failure_names_itself() {
+    if mainnet().is_none() {
+        return;
+    }
+    let tracer = Behaviour {
+        tracer: true,
+        ..Default::default()
+    };
+    // The tracer asked for and not served: the fallback is named.
+    let o = failing(Behaviour::default(), &["--prestate", "tracer"]);
+    assert_fails(
+        &o,
+        &[
+            "does not serve debug_traceBlockByNumber",
+            "--prestate execute",
+        ],
+    );
+    // Another chain.
+    let o = failing(
+        Behaviour {
+            chain_id: Some(5),
+            ..tracer.clone()
+        },
+        &[],
+    );
+    assert_fails(&o, &["serves chain id 5", "chain id 1 was expected"]);
+    // A block the node does not have.
+    let dir = mainnet().unwrap();
+    let node = Node::start(load(&dir, &[46147]), tracer.clone());
+    let o = fetch(&node, "46148", &temp("none"), &[]);
+    assert_fails(&o, &["block 46148 does not exist on the node"]);
+    // Persistent server errors, after the retries.
+    let o = failing(
+        Behaviour {
+            always_500: true,
+            ..tracer.clone()
+        },
+        &["--attempts", "3"],
+    );
+    assert_fails(&o, &["HTTP 500", "3 attempts"]);
+    // Too slow.
+    let slow = Behaviour {
+        delay: Some(Duration::from_millis(2500)),
+        ..tracer.clone()
+    };
+    let o = failing(slow, &["--timeout", "1", "--attempts", "2"]);
+    assert_fails(&o, &["no answer within 1s", "2 attempts"]);
+    // A node whose state does not reproduce the block.
+    let o = failing(
+        Behaviour {
+            tamper: true,
+            ..Default::default()
+        },
+        &[],
+    );
+    assert_fails(
+        &o,
+        &["execution on the pre-state read by execution", "nonce"],
+    );
+    // Before Spurious Dragon, empty accounts read as missing: the likely cause is named.
+    let node = Node::start(load(&dir, &[2674998]), Behaviour::default());
+    let o = fetch(&node, "2674998", &temp("empty"), &[]);
+    assert_fails(&o, &["before Spurious Dragon", "prestateTracer"]);
+}
+
+#[test]
+fn unusable_endpoints_are_named() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = temp("unreachable");
+    let args = [
+        "fetch",
+        "--rpc",
+        &url,
+        "--block",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--attempts",
+        "2",
+        "--backoff-ms",
+        "1",
+    ];
+    let o = parevm(&args);
+    assert_fails(&o, &["cannot reach the node at", "2 attempts"]);
+    let o = parevm(&[
+        "fetch",
+        "--rpc",
+        "ftp://example.org",
+        "--block",
+        "1",
+        "--out",
+        "x",
+    ]);
+    assert_fails(&o, &["invalid node URL", "ftp"]);
+    let o = parevm(&["fetch", "--rpc", &url, "--block", "9..3", "--out", "x"]);
+    assert_fails(&o, &["is empty"]);
+    let o = parevm(&[
+        "fetch",
+        "--rpc",
+        &url,
+        "--block",
+        "1",
+        "--out",
+        "x",
+        "--chain-id",
+        "10",
+    ]);
+    assert_fails(&o, &["chain id 10 is not mainnet", "--fork"]);
+    let o = parevm(&["replay", "--rpc", &url]);
+    assert_fails(&o, &["--block"]);
+}
+
+#[test]
+fn requests_in_flight_stay_within_the_bound() {
+    let Some(dir) = mainnet() else { return };
+    let slow = Behaviour {
+        delay: Some(Duration::from_millis(3)),
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[12244000]), slow);
+    let out = temp("bound");
+    let o = fetch(&node, "12244000", &out, &["--concurrency", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!((2..=3).contains(&node.peak()), "peak {}", node.peak());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -262,7 +262,7 @@ fn remote(
     }
     let state = RemoteState::new(&node, number - 1);
     state.hashes().insert(number - 1, block.header.parent_hash);
-    if let Err(e) = state.prefetch(fetch::predicted(&block, &state)) {
+    if let Err(e) = fetch::warm_up(&block, &state) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }

@@ -42,6 +42,8 @@ struct Behaviour {
     delay: Option<Duration>,
     /// Reports this chain id instead of 1.
     chain_id: Option<u64>,
+    /// Adds one to every nonce its prestateTracer reports.
+    tamper_trace: bool,
     /// Adds one to every nonce it serves.
     tamper: bool,
 }
@@ -227,7 +229,16 @@ fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
                 .get(&number(&params[0]))
                 .ok_or((-32000, "not found".into()))?;
             assert_eq!(params[1]["tracer"], "prestateTracer");
-            Ok(trace(f))
+            let mut t = trace(f);
+            if b.tamper_trace {
+                // Every account one transaction further on: the sender's nonce is off.
+                for entry in t.as_array_mut().unwrap() {
+                    for account in entry["result"].as_object_mut().unwrap().values_mut() {
+                        account["nonce"] = (account["nonce"].as_u64().unwrap_or(0) + 1).into();
+                    }
+                }
+            }
+            Ok(t)
         }
         "eth_getBalance" | "eth_getTransactionCount" | "eth_getCode" | "eth_getStorageAt" => {
             let at = params
@@ -613,6 +624,14 @@ fn replay_executes_against_the_node() {
             assert!(text(&o).contains("1 passed, 0 failed"), "{}", text(&o));
         }
     }
+    // A node whose state is off: the header check fails, and says so.
+    let bad = Behaviour {
+        tamper: true,
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &blocks), bad);
+    let o = parevm(&["replay", "--rpc", &node.url, "--block", "19426587"]);
+    assert_fails(&o, &["FAIL", "0 passed, 1 failed"]);
 }
 
 /// Runs `fetch` for block 46147 against a node behaving as `b` and returns its output.
@@ -766,4 +785,72 @@ fn requests_in_flight_stay_within_the_bound() {
     assert!(o.status.success(), "{}", text(&o));
     assert!((2..=3).contains(&node.peak()), "peak {}", node.peak());
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_tracer_pre_state_that_does_not_replay_is_not_written() {
+    let Some(dir) = mainnet() else { return };
+    let bad = Behaviour {
+        tracer: true,
+        tamper_trace: true,
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[19426587]), bad);
+    let out = temp("bad-trace");
+    let o = fetch(&node, "19426587", &out, &["--prestate", "tracer"]);
+    assert_fails(&o, &["pre-state read with the prestateTracer", "failed"]);
+    assert!(!out.join("19426587").exists());
+    // `auto` says so and reads the state by execution instead.
+    let o = fetch(&node, "19426587", &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("with the prestateTracer failed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("by execution against the parent state"),
+        "{}",
+        text(&o)
+    );
+    assert_same(&dir, &out, 19426587, false);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The figures of docs/benchmarking.md: every fixture block fetched through each path from a
+/// loopback node answering at once and one answering after `PAREVM_RPC_DELAY_MS` (default 5).
+/// `cargo test --release -p parevm-cli --test fetch -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn fetch_times() {
+    let Some(dir) = mainnet() else { return };
+    let delay: u64 = std::env::var("PAREVM_RPC_DELAY_MS").map_or(5, |v| v.parse().unwrap());
+    let blocks: Vec<u64> = (all_blocks(&dir).into_iter())
+        .filter(|n| NOT_EXECUTABLE.iter().all(|(skip, _)| skip != n))
+        .collect();
+    let data = load(&dir, &blocks);
+    for ms in [0, delay] {
+        for (tracer, how) in [(true, "tracer"), (false, "execute")] {
+            let b = Behaviour {
+                tracer,
+                delay: (ms > 0).then(|| Duration::from_millis(ms)),
+                ..Default::default()
+            };
+            let node = Node::start(data.clone(), b);
+            let out = temp("times");
+            let start = std::time::Instant::now();
+            for n in &blocks {
+                let o = fetch(&node, &n.to_string(), &out, &["--prestate", how]);
+                assert!(o.status.success(), "{}", text(&o));
+            }
+            let took = start.elapsed().as_secs_f64();
+            println!(
+                "{how:>8} delay {ms} ms: {} blocks in {took:.1} s, {} requests, peak {} in flight",
+                blocks.len(),
+                node.requests(),
+                node.peak()
+            );
+            let _ = std::fs::remove_dir_all(&out);
+        }
+    }
 }

@@ -132,6 +132,11 @@ impl Node {
         self.chain_id
     }
 
+    /// Requests in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.options.concurrency.max(1)
+    }
+
     /// The endpoint.
     pub fn url(&self) -> &str {
         &self.url
@@ -407,5 +412,35 @@ fn excerpt(text: &str) -> String {
     match text.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_methods_are_told_apart_from_other_errors() {
+        assert!(is_missing_method(-32601, "anything"));
+        assert!(is_missing_method(
+            -32000,
+            "Method debug_traceBlockByNumber not supported"
+        ));
+        assert!(is_missing_method(
+            -32603,
+            "the method is disabled on this endpoint"
+        ));
+        assert!(!is_missing_method(
+            -32000,
+            "required historical state unavailable"
+        ));
+        assert!(!is_missing_method(-32000, "header not found"));
+    }
+
+    #[test]
+    fn excerpts_stop_at_a_character_boundary() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(300);
+        assert_eq!(excerpt(&long).chars().count(), 201);
     }
 }

@@ -7,7 +7,7 @@
 //! ancestor table holds exactly what the block reads, and a folder is written only when it
 //! replays.
 
-use super::{Node, RemoteHashes, RemoteState, RpcError, WithRemoteHashes};
+use super::{Node, RemoteHashes, RemoteState, RpcError, Touched, WithRemoteHashes};
 use crate::{
     block::Block,
     chain::{ChainSpec, Fork},
@@ -101,16 +101,23 @@ pub fn fetch_block(
         });
     }
     let (value, block) = load_block(node, number, chain)?;
+    let fetched = |(prestate, hashes, via)| Fetched {
+        number,
+        transactions: block.transactions.len(),
+        block: value.clone(),
+        prestate,
+        hashes,
+        via,
+    };
+    let auto = source == PrestateSource::Auto;
     let traced = match source {
         PrestateSource::Execute => None,
         PrestateSource::Tracer | PrestateSource::Auto => match node.prestate_trace(number) {
             Ok(trace) => Some(merge_trace(&trace, block.transactions.len())?),
-            Err(RpcError::MissingMethod { message, .. }) if source == PrestateSource::Auto => {
+            Err(RpcError::MissingMethod { message, .. }) if auto => {
                 notice(&format!(
                     "block {number}: the node does not serve debug_traceBlockByNumber \
-                     ({message}); reading block {}'s state with eth_getBalance, \
-                     eth_getTransactionCount, eth_getCode and eth_getStorageAt instead",
-                    number - 1
+                     ({message}); {FALLBACK}"
                 ));
                 None
             }
@@ -120,35 +127,69 @@ pub fn fetch_block(
             Err(e) => return Err(e),
         },
     };
-    let (prestate, hashes, via) = match traced {
-        Some(pre) => {
-            let mut state = InMemoryState::new();
-            pre.apply_to(&mut state);
-            let hashes = RemoteHashes::new(node);
-            hashes.insert(number - 1, block.header.parent_hash);
-            let view = WithRemoteHashes {
-                state: &state,
-                hashes: &hashes,
-            };
-            check(&block, &view, Via::Tracer)?;
-            (pre, hashes.read(), Via::Tracer)
+    if let Some(pre) = traced {
+        match from_tracer(node, &block, pre) {
+            Ok(found) => return Ok(fetched(found)),
+            Err(e @ (RpcError::Mismatch { .. } | RpcError::Execution { .. })) if auto => {
+                notice(&format!("{e}; {FALLBACK}"));
+            }
+            Err(e) => return Err(e),
         }
-        None => {
-            let remote = RemoteState::new(node, number - 1);
-            remote.hashes().insert(number - 1, block.header.parent_hash);
-            remote.prefetch(predicted(&block, &remote))?;
-            check(&block, &remote, Via::Execute)?;
-            (remote.prestate(), remote.hashes().read(), Via::Execute)
-        }
+    }
+    from_execution(node, &block).map(fetched)
+}
+
+/// What `auto` does when the tracer does not serve.
+const FALLBACK: &str = "reading the parent block's state with eth_getBalance, \
+    eth_getTransactionCount, eth_getCode and eth_getStorageAt instead";
+
+/// A pre-state, the block hashes read, and how the pre-state was read.
+type Found = (PreState, BTreeMap<u64, B256>, Via);
+
+/// Checks the tracer's pre-state by executing the block on it.
+fn from_tracer(node: &Node, block: &Block, pre: PreState) -> Result<Found, RpcError> {
+    let mut state = InMemoryState::new();
+    pre.apply_to(&mut state);
+    let hashes = RemoteHashes::new(node);
+    hashes.insert(block.number() - 1, block.header.parent_hash);
+    let view = WithRemoteHashes {
+        state: &state,
+        hashes: &hashes,
     };
-    Ok(Fetched {
-        number,
-        transactions: block.transactions.len(),
-        block: value,
-        prestate,
-        hashes,
-        via,
-    })
+    check(block, &view, Via::Tracer)?;
+    Ok((pre, hashes.read(), Via::Tracer))
+}
+
+/// Executes the block against the parent block's state, reading what it reads.
+fn from_execution(node: &Node, block: &Block) -> Result<Found, RpcError> {
+    let remote = RemoteState::new(node, block.number() - 1);
+    remote
+        .hashes()
+        .insert(block.number() - 1, block.header.parent_hash);
+    warm_up(block, &remote)?;
+    let touched = Touched::new(&remote);
+    check(block, &touched, Via::Execute)?;
+    let pre = remote.prestate(&touched.into_read());
+    Ok((pre, remote.hashes().read(), Via::Execute))
+}
+
+/// Reads most of what `block` will read from the node, many requests at a time, so that the
+/// sequential run after it seldom waits on the network: first what the envelopes name, then
+/// what a parallel speculative execution (`monad-speculative` on as many threads as requests
+/// may be in flight, at most 16) reads. That run's result is dropped; it may read locations
+/// the block does not (from speculative state), which stay in the cache only.
+pub fn warm_up(block: &Block, remote: &RemoteState<'_>) -> Result<(), RpcError> {
+    remote.prefetch(predicted(block, remote))?;
+    let threads = remote.node().concurrency().min(16);
+    if let (Some(strategy), Ok(engine)) = (
+        crate::strategy::by_name("monad-speculative"),
+        crate::engine::Engine::new(threads),
+    ) {
+        // A failure here (a network error, an invalid transaction) comes back, named, from
+        // the sequential run.
+        let _ = engine.execute(block, remote, strategy);
+    }
+    Ok(())
 }
 
 /// What the block's envelopes name (senders, recipients, the beneficiary, EIP-2930 lists,

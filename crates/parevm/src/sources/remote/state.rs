@@ -16,7 +16,10 @@ use crate::{
     predict::Loc,
     state::{AccountInfo, Bytecode, StateError, StateView, account_info},
 };
-use alloy_primitives::{Address, B256, U256, keccak256, map::HashMap};
+use alloy_primitives::{
+    Address, B256, U256, keccak256,
+    map::{HashMap, HashSet},
+};
 use futures_util::future::try_join_all;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -85,6 +88,11 @@ impl<'n> RemoteState<'n> {
         }
     }
 
+    /// The node it reads.
+    pub fn node(&self) -> &'n Node {
+        self.node
+    }
+
     /// The block hashes this state reads.
     pub fn hashes(&self) -> &RemoteHashes<'n> {
         &self.hashes
@@ -123,19 +131,27 @@ impl<'n> RemoteState<'n> {
         Ok(())
     }
 
-    /// Everything read so far, as a pre-state (absent accounts and zero slots left out,
-    /// since a pre-state lists only what exists).
-    pub fn prestate(&self) -> PreState {
+    /// The locations of `read` (all read through this state), as a pre-state: absent
+    /// accounts, their slots and zero slots left out, since a pre-state lists only what
+    /// exists.
+    pub fn prestate(&self, read: &HashSet<Loc>) -> PreState {
         let mut pre = PreState::default();
-        let codes = self.codes.lock();
-        for (address, fields) in self.accounts.lock().iter() {
-            if let Some((balance, nonce, code_hash)) = fields {
+        let (codes, accounts, storage) =
+            (self.codes.lock(), self.accounts.lock(), self.storage.lock());
+        for loc in read {
+            if let Loc::Account(address) = loc
+                && let Some(Some((balance, nonce, code_hash))) = accounts.get(address)
+            {
                 let code = codes.get(code_hash).map(|c| c.original_bytes());
                 pre.insert_account(*address, *balance, *nonce, code.unwrap_or_default());
             }
         }
-        for ((address, index), value) in self.storage.lock().iter() {
-            if !value.is_zero() {
+        for loc in read {
+            if let Loc::Slot(address, index) = loc
+                && let Some(value) = storage.get(&(*address, *index))
+                && !value.is_zero()
+                && pre.accounts.contains_key(address)
+            {
                 pre.insert_slot(*address, *index, *value);
             }
         }
@@ -241,5 +257,48 @@ impl<S: StateView> StateView for WithRemoteHashes<'_, S> {
     }
     fn block_hash(&self, number: u64) -> Result<B256, StateError> {
         self.hashes.get(number).map_err(backend)
+    }
+}
+
+/// A view that notes every account and slot read through it.
+#[derive(Debug)]
+pub struct Touched<'a> {
+    inner: &'a dyn StateView,
+    read: Mutex<HashSet<Loc>>,
+}
+
+impl<'a> Touched<'a> {
+    /// Reads through `inner`.
+    pub fn new(inner: &'a dyn StateView) -> Self {
+        Touched {
+            inner,
+            read: Mutex::default(),
+        }
+    }
+
+    /// The locations read so far.
+    pub fn into_read(self) -> HashSet<Loc> {
+        self.read.into_inner()
+    }
+}
+
+impl StateView for Touched<'_> {
+    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
+        self.read.lock().insert(Loc::Account(address));
+        self.inner.account(address)
+    }
+    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
+        self.read.lock().insert(Loc::Account(address));
+        self.inner.account_fields(address)
+    }
+    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
+        self.inner.code_by_hash(code_hash)
+    }
+    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
+        self.read.lock().insert(Loc::Slot(address, index));
+        self.inner.storage(address, index)
+    }
+    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
+        self.inner.block_hash(number)
     }
 }

@@ -19,9 +19,10 @@ pub(crate) struct FetchArgs {
     /// The node's JSON-RPC endpoint (http:// or https://).
     #[arg(long, value_name = "URL")]
     rpc: String,
-    /// A block number, or an inclusive range `N..M`.
+    /// A block number, or an inclusive range `N..M`; `latest` stands for the node's newest
+    /// block (`latest`, `N..latest`).
     #[arg(long, value_name = "N[..M]", value_parser = blocks)]
-    block: RangeInclusive<u64>,
+    block: Blocks,
     /// The folder to write into (created if missing; fetched blocks are added to it).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -94,23 +95,68 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses `N` or `N..M` (inclusive).
-pub(crate) fn blocks(s: &str) -> Result<RangeInclusive<u64>, String> {
-    let number = |t: &str| {
-        t.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{t:?} is not a block number"))
-    };
-    match s.split_once("..") {
-        None => number(s).map(|n| n..=n),
-        Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
-            if b < a {
-                return Err(format!("the range {s} is empty ({b} < {a})"));
+/// One end of `--block`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// A block number.
+    Number(u64),
+    /// The node's newest block.
+    Latest,
+}
+
+/// `--block`: an inclusive range whose ends may be `latest`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocks(End, End);
+
+impl Blocks {
+    /// The block numbers, `latest` asked of `node`.
+    fn resolve(self, node: &Node) -> Result<RangeInclusive<u64>, String> {
+        let mut latest = None;
+        let mut number = |end| -> Result<u64, String> {
+            match end {
+                End::Number(n) => Ok(n),
+                End::Latest => match latest {
+                    Some(n) => Ok(n),
+                    None => {
+                        let n = node.latest().map_err(|e| e.to_string())?;
+                        latest = Some(n);
+                        Ok(n)
+                    }
+                },
             }
-            Ok(a..=b)
+        };
+        let (a, b) = (number(self.0)?, number(self.1)?);
+        if b < a {
+            return Err(format!("the range {a}..{b} is empty"));
         }
+        Ok(a..=b)
     }
+}
+
+/// Parses `N`, `N..M` (inclusive), with `latest` for either.
+pub(crate) fn blocks(s: &str) -> Result<Blocks, String> {
+    let end = |t: &str| match t.trim() {
+        "latest" => Ok(End::Latest),
+        t => t
+            .parse::<u64>()
+            .map(End::Number)
+            .map_err(|_| format!("{t:?} is not a block number or `latest`")),
+    };
+    let (a, b) = match s.split_once("..") {
+        None => (end(s)?, end(s)?),
+        Some((a, b)) => (end(a)?, end(b.trim_start_matches('='))?),
+    };
+    if let (End::Number(a), End::Number(b)) = (a, b)
+        && b < a
+    {
+        return Err(format!("the range {s} is empty ({b} < {a})"));
+    }
+    if let (End::Latest, End::Number(_)) = (a, b) {
+        return Err(format!(
+            "the range {s} starts at the newest block: use N..latest"
+        ));
+    }
+    Ok(Blocks(a, b))
 }
 
 fn prestate_source(s: &str) -> Result<PrestateSource, String> {
@@ -142,8 +188,15 @@ pub(crate) fn run(args: FetchArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    let bar = crate::progress(args.block.clone().count() as u64, "blocks");
-    for number in args.block.clone() {
+    let range = match args.block.resolve(&node) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bar = crate::progress(range.clone().count() as u64, "blocks");
+    for number in range {
         let mut notice = |m: &str| bar.suspend(|| eprintln!("note: {m}"));
         let written = fetch::fetch_block(&node, number, &chain, args.prestate, &mut notice)
             .and_then(|f| fetch::write_folder(&args.out, &f).map(|dir| (f, dir)));

@@ -42,6 +42,10 @@ struct Behaviour {
     delay: Option<Duration>,
     /// Reports this chain id instead of 1.
     chain_id: Option<u64>,
+    /// Serves blocks with a changed gas limit (their hash no longer matches).
+    garbage_block: bool,
+    /// Answers the prestateTracer with a string.
+    garbage_trace: bool,
     /// Adds one to every nonce its prestateTracer reports.
     tamper_trace: bool,
     /// Adds one to every nonce it serves.
@@ -211,9 +215,15 @@ type Answer = Result<Value, (i64, String)>;
 fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
     match method {
         "eth_chainId" => Ok(format!("{:#x}", b.chain_id.unwrap_or(1)).into()),
+        "eth_blockNumber" => Ok(format!("{:#x}", data.blocks.keys().last().unwrap()).into()),
         "eth_getBlockByNumber" => {
             let n = number(&params[0]);
             Ok(match (data.blocks.get(&n), params[1].as_bool()) {
+                (Some(f), Some(true)) if b.garbage_block => {
+                    let mut block = f.block.clone();
+                    block["gasLimit"] = "0x1".into();
+                    block
+                }
                 (Some(f), Some(true)) => f.block.clone(),
                 (Some(f), _) => json!({"number": params[0], "hash": f.block["hash"]}),
                 (None, Some(true)) => Value::Null,
@@ -229,6 +239,9 @@ fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
                 .get(&number(&params[0]))
                 .ok_or((-32000, "not found".into()))?;
             assert_eq!(params[1]["tracer"], "prestateTracer");
+            if b.garbage_trace {
+                return Ok("not a trace".into());
+            }
             let mut t = trace(f);
             if b.tamper_trace {
                 // Every account one transaction further on: the sender's nonce is off.
@@ -713,6 +726,29 @@ fn each_node_failure_names_itself() {
         &o,
         &["execution on the pre-state read by execution", "nonce"],
     );
+    // Answers that are not what the method returns.
+    let garbage = Behaviour {
+        tracer: true,
+        garbage_block: true,
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[46147]), garbage);
+    let o = fetch(&node, "46147", &temp("garbage"), &[]);
+    assert_fails(&o, &["block 46147 from the node", "header hash mismatch"]);
+    let garbage = Behaviour {
+        tracer: true,
+        garbage_trace: true,
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[46147]), garbage);
+    let o = fetch(&node, "46147", &temp("garbage"), &[]);
+    assert_fails(
+        &o,
+        &[
+            "debug_traceBlockByNumber: malformed answer",
+            "expected an array",
+        ],
+    );
     // Before Spurious Dragon, empty accounts read as missing: the likely cause is named.
     let node = Node::start(load(&dir, &[2674998]), Behaviour::default());
     let o = fetch(&node, "2674998", &temp("empty"), &[]);
@@ -853,4 +889,51 @@ fn fetch_times() {
             let _ = std::fs::remove_dir_all(&out);
         }
     }
+}
+
+#[test]
+fn latest_is_the_nodes_newest_block() {
+    let Some(dir) = mainnet() else { return };
+    let tracer = Behaviour {
+        tracer: true,
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[19934116, 19933597]), tracer);
+    let out = temp("latest");
+    let o = fetch(&node, "latest", &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_same(&dir, &out, 19934116, true);
+    let o = fetch(&node, "latest..5", &out, &[]);
+    assert_fails(&o, &["use N..latest"]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn another_chain_runs_the_fork_it_is_given() {
+    let Some(dir) = mainnet() else { return };
+    // Block 46147's one transaction predates EIP-155: valid on any chain.
+    let other = Behaviour {
+        tracer: true,
+        chain_id: Some(5),
+        ..Default::default()
+    };
+    let node = Node::start(load(&dir, &[46147]), other);
+    let out = temp("chain");
+    let o = fetch(&node, "46147", &out, &["--chain-id", "5"]);
+    assert_fails(&o, &["chain id 5 is not mainnet", "--fork"]);
+    let o = fetch(
+        &node,
+        "46147",
+        &out,
+        &["--chain-id", "5", "--fork", "Frontier"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let chain = read_json(&out.join("chain.json")).unwrap();
+    assert_eq!(chain, json!({"chainId": 5, "fork": "Frontier"}));
+    replay_passes(&out, 1);
+    // Mainnet blocks do not go into that folder.
+    let mainnet = Node::start(load(&dir, &[46147]), Behaviour::default());
+    let o = fetch(&mainnet, "46147", &out, &[]);
+    assert_fails(&o, &["holds blocks of chain id 5"]);
+    let _ = std::fs::remove_dir_all(&out);
 }

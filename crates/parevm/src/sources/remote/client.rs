@@ -47,6 +47,9 @@ impl Default for Options {
     }
 }
 
+/// Attempts of the first request, which finds out whether a node is there at all.
+const FIRST_ATTEMPTS: u32 = 3;
+
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -116,7 +119,12 @@ impl Node {
             options,
             chain_id: 0,
         };
-        node.chain_id = node.block_on(node.call("eth_chainId", || node.provider.get_chain_id()))?;
+        // A node that does not answer at first is more likely absent than busy: fewer
+        // attempts before saying so.
+        let first = node.options.attempts.min(FIRST_ATTEMPTS);
+        node.chain_id = node.block_on(node.call_with("eth_chainId", first, || {
+            node.provider.get_chain_id().into_future()
+        }))?;
         match expected_chain {
             Some(expected) if expected != node.chain_id => Err(RpcError::WrongChain {
                 url: node.url.clone(),
@@ -145,6 +153,13 @@ impl Node {
     /// Runs `future` to completion on the node's runtime, blocking this thread.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// The number of the node's newest block (`eth_blockNumber`).
+    pub fn latest(&self) -> Result<u64, RpcError> {
+        self.block_on(self.call("eth_blockNumber", || {
+            self.provider.get_block_number().into_future()
+        }))
     }
 
     /// `eth_getBlockByNumber(number, full)` as the node sent it.
@@ -228,8 +243,22 @@ impl Node {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {
+        self.call_with(method, self.options.attempts, make).await
+    }
+
+    /// [`Node::call`] with at most `attempts` attempts.
+    async fn call_with<T, F, Fut>(
+        &self,
+        method: &'static str,
+        attempts: u32,
+        make: F,
+    ) -> Result<T, RpcError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
         let mut wait = self.options.backoff;
-        let attempts = self.options.attempts.max(1);
+        let attempts = attempts.max(1);
         for attempt in 1..=attempts {
             let outcome = {
                 let _permit = self.in_flight.acquire().await.expect("never closed");

@@ -549,10 +549,11 @@ fn a_node_failing_every_third_request_yields_the_same_files() {
         }
         let read = |d: &Path| std::fs::read(d.join("block_hashes.json")).unwrap();
         assert_eq!(read(&steady), read(&flaky));
-        // A third of the flaky node's answers were failures, each asked again.
+        // A third of the flaky node's answers were failures, each asked again: about 1.5
+        // times the requests (the speculative warm-up's reads vary a little between runs).
         let (asked, retried) = (ok.requests(), bad.requests());
         assert!(
-            retried * 2 >= asked * 3 - 6,
+            retried * 10 >= asked * 14,
             "{asked} requests, {retried} with failures"
         );
     }

@@ -29,7 +29,7 @@ pub(crate) struct FetchArgs {
     /// Where pre-states come from: `tracer` (debug_traceBlockByNumber with the
     /// prestateTracer), `execute` (executing the block against the parent block's state, read
     /// with eth_getBalance, eth_getTransactionCount, eth_getCode, eth_getStorageAt), or
-    /// `auto` (the tracer when the node serves it).
+    /// `auto` (the tracer when the node serves it and its pre-state reproduces the header).
     #[arg(long, default_value = "auto", value_parser = prestate_source)]
     prestate: PrestateSource,
     #[command(flatten)]

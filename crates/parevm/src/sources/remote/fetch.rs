@@ -27,7 +27,8 @@ use std::{
 /// Where a block's pre-state is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrestateSource {
-    /// The prestateTracer when the node serves it, else [`PrestateSource::Execute`].
+    /// The prestateTracer when the node serves it and its pre-state reproduces the header,
+    /// else [`PrestateSource::Execute`].
     Auto,
     /// `debug_traceBlockByNumber` with the prestateTracer only.
     Tracer,

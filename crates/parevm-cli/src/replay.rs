@@ -114,7 +114,8 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
     };
     #[cfg(feature = "rpc")]
     if let (Some(url), Some(number)) = (&args.rpc, args.block) {
-        return remote(url, number, &args.node, &strategies, &engine);
+        let json = args.json.as_deref();
+        return remote(url, number, &args.node, &strategies, &engine, json);
     }
     let (mut passed, mut failed, mut unreadable) = (0usize, 0usize, false);
     let mut json = Vec::new();
@@ -160,13 +161,10 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             print_line(&folder.name(), &block, &verdicts);
         }
     }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&json).expect("json");
-        if let Err(e) = std::fs::write(path, text) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-        eprintln!("wrote {}", path.display());
+    if let Some(path) = &args.json
+        && !write_json(path, &json)
+    {
+        return ExitCode::FAILURE;
     }
     println!("{passed} passed, {failed} failed");
     if unreadable {
@@ -176,6 +174,17 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes the verdicts' JSON to `path`; false (after saying why) when it cannot.
+fn write_json(path: &std::path::Path, json: &[serde_json::Value]) -> bool {
+    let text = serde_json::to_string_pretty(json).expect("json");
+    if let Err(e) = std::fs::write(path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return false;
+    }
+    eprintln!("wrote {}", path.display());
+    true
 }
 
 fn print_line(name: &str, block: &parevm::Block, verdicts: &[StrategyVerdict]) {
@@ -236,6 +245,7 @@ fn remote(
     node_args: &crate::fetch::NodeArgs,
     strategies: &[&dyn Strategy],
     engine: &parevm::Engine,
+    json: Option<&std::path::Path>,
 ) -> ExitCode {
     use parevm::sources::remote::{RemoteState, fetch};
     let chain = match node_args.chain() {
@@ -268,6 +278,11 @@ fn remote(
     }
     let verdicts = check_block(&block, &state, strategies, engine);
     print_line(&number.to_string(), &block, &verdicts);
+    if let Some(path) = json
+        && !write_json(path, &[block_json(&block, &verdicts)])
+    {
+        return ExitCode::FAILURE;
+    }
     if verdicts.iter().all(|v| v.passed) {
         println!("1 passed, 0 failed");
         ExitCode::SUCCESS

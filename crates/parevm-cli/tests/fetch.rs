@@ -288,6 +288,18 @@ fn replay_executes_against_the_node() {
             assert!(text(&o).contains("1 passed, 0 failed"), "{}", text(&o));
         }
     }
+    // The verdicts as JSON, as for folders.
+    let json = temp("replay-json");
+    let path = json.to_str().unwrap();
+    let args = [
+        "replay", "--rpc", &node.url, "--block", "19426587", "--json", path,
+    ];
+    let o = parevm(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let written = read_json(&json).unwrap();
+    assert_eq!(written[0]["block"], 19426587);
+    assert_eq!(written[0]["passed"], true);
+    let _ = std::fs::remove_file(&json);
     // A node whose state is off: the header check fails, and says so.
     let bad = Behaviour {
         tamper: true,

@@ -178,6 +178,64 @@ mod tests {
         assert_eq!(pre.size(), (2, 1));
     }
 
+    use proptest::prelude::*;
+
+    /// One transaction's tracer object: address byte to balance, nonce and slots.
+    type Traced = BTreeMap<u8, (u64, u64, Vec<(u8, u64)>)>;
+
+    /// A few of four addresses, each with a few of four slots, values small so that the
+    /// same key comes back often.
+    fn traced() -> impl Strategy<Value = Traced> {
+        let account = (
+            0..3u64,
+            0..3u64,
+            proptest::collection::vec((0..4u8, 0..3u64), 0..4),
+        );
+        proptest::collection::btree_map(0..4u8, account, 0..4)
+    }
+
+    fn to_value(tx: &Traced) -> Value {
+        let accounts: Map<String, Value> = tx
+            .iter()
+            .map(|(a, (balance, nonce, slots))| {
+                let storage: Map<String, Value> = (slots.iter())
+                    .map(|(k, v)| (format!("{k:#x}"), format!("{v:#x}").into()))
+                    .collect();
+                let address = Address::with_last_byte(*a).to_string();
+                let account =
+                    json!({"balance": format!("{balance:#x}"), "nonce": nonce, "storage": storage});
+                (address, account)
+            })
+            .collect();
+        accounts.into()
+    }
+
+    proptest! {
+        /// Merging in block order equals overwriting in reverse order (the last write of the
+        /// reversed sequence is the first mention), and the result survives its own JSON.
+        #[test]
+        fn merging_keeps_first_mentions(txs in proptest::collection::vec(traced(), 0..6)) {
+            let mut merged = PreState::default();
+            for (i, tx) in txs.iter().enumerate() {
+                merged.merge_first(&to_value(tx), &format!("tx {i}")).unwrap();
+            }
+            let mut reference = PreState::default();
+            for tx in txs.iter().rev() {
+                for (a, (balance, nonce, slots)) in tx {
+                    let address = Address::with_last_byte(*a);
+                    reference.insert_account(address, U256::from(*balance), *nonce, Bytes::new());
+                    // Within one object a later duplicate key wins, as JSON parsing keeps it.
+                    let own: BTreeMap<u8, u64> = slots.iter().copied().collect();
+                    for (k, v) in own {
+                        reference.insert_slot(address, U256::from(k), U256::from(v));
+                    }
+                }
+            }
+            prop_assert_eq!(&merged, &reference);
+            prop_assert_eq!(&PreState::parse(&merged.to_json(), "round trip").unwrap(), &merged);
+        }
+    }
+
     #[test]
     fn names_the_bad_field() {
         let err = PreState::parse(&json!({"0xaa": {}}), "tx 3").unwrap_err();

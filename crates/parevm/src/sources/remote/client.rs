@@ -3,8 +3,10 @@
 //!
 //! Every method blocks its calling thread on the node's own tokio runtime, so that the
 //! synchronous [`crate::state::StateView`] reads of any number of worker threads can share
-//! one node (and its connection pool). Nothing here may be called from inside an async
-//! context.
+//! one node (and its connection pool). Called from inside another runtime (an async
+//! application embedding parevm), where tokio forbids blocking on a runtime, a call runs on
+//! a short-lived thread of its own instead; a node dropped there shuts down in the
+//! background.
 //!
 //! What is retried: HTTP 408, 429 and 5xx, JSON-RPC errors that alloy classifies as rate
 //! limits, timeouts and refused or dropped connections. Everything else (a JSON-RPC error,
@@ -58,10 +60,21 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 pub struct Node {
     url: String,
     provider: RootProvider,
-    runtime: Runtime,
+    /// Always `Some` but while dropped.
+    runtime: Option<Runtime>,
     in_flight: Semaphore,
     options: Options,
     chain_id: u64,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks on its threads, which tokio forbids inside another
+        // runtime; shutting down in the background is allowed anywhere.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Why one attempt failed, and whether another may succeed.
@@ -114,7 +127,7 @@ impl Node {
         let mut node = Node {
             url: url.to_string(),
             provider: RootProvider::new(client),
-            runtime,
+            runtime: Some(runtime),
             in_flight: Semaphore::new(options.concurrency.max(1)),
             options,
             chain_id: 0,
@@ -151,8 +164,18 @@ impl Node {
     }
 
     /// Runs `future` to completion on the node's runtime, blocking this thread.
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+    pub(crate) fn block_on<F: Future + Send>(&self, future: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        let runtime = self.runtime.as_ref().expect("present until dropped");
+        if tokio::runtime::Handle::try_current().is_err() {
+            return runtime.block_on(future);
+        }
+        std::thread::scope(|s| {
+            let call = s.spawn(|| runtime.block_on(future));
+            call.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
     }
 
     /// The number of the node's newest block (`eth_blockNumber`).
@@ -464,6 +487,25 @@ mod tests {
             "required historical state unavailable"
         ));
         assert!(!is_missing_method(-32000, "header not found"));
+    }
+
+    #[test]
+    fn works_from_inside_another_runtime() {
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Nothing listens on port 9 of loopback: the error, not a panic, comes back.
+        let options = Options {
+            attempts: 2,
+            backoff: Duration::from_millis(1),
+            ..Options::default()
+        };
+        let result = outer.block_on(async { Node::connect("http://127.0.0.1:9", None, options) });
+        assert!(
+            matches!(result, Err(RpcError::Unreachable { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]

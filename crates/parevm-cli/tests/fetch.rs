@@ -113,13 +113,7 @@ fn replay_passes(out: &Path, count: usize) {
 fn the_tracer_path_gives_back_every_fixture() {
     let Some(dir) = mainnet() else { return };
     let blocks = all_blocks(&dir);
-    let node = Node::start(
-        load(&dir, &blocks),
-        Behaviour {
-            tracer: true,
-            ..Default::default()
-        },
-    );
+    let node = Node::start(load(&dir, &blocks), Behaviour::tracing());
     let out = temp("tracer");
     for n in &blocks {
         let o = fetch(&node, &n.to_string(), &out, &["--prestate", "tracer"]);
@@ -216,13 +210,7 @@ fn a_node_failing_every_third_request_yields_the_same_files() {
 fn fetching_into_a_folder_adds_to_it() {
     let Some(dir) = mainnet() else { return };
     let data = load(&dir, &[4369999, 4370000]);
-    let node = Node::start(
-        data,
-        Behaviour {
-            tracer: true,
-            ..Default::default()
-        },
-    );
+    let node = Node::start(data, Behaviour::tracing());
     let out = temp("adds");
     assert!(fetch(&node, "4369999", &out, &[]).status.success());
     let o = fetch(&node, "4370000", &out, &[]);
@@ -244,13 +232,7 @@ fn fetching_into_a_folder_adds_to_it() {
 #[test]
 fn a_range_fetches_every_block_in_it() {
     let Some(dir) = mainnet() else { return };
-    let node = Node::start(
-        load(&dir, &[2674998, 2675000]),
-        Behaviour {
-            tracer: true,
-            ..Default::default()
-        },
-    );
+    let node = Node::start(load(&dir, &[2674998, 2675000]), Behaviour::tracing());
     let out = temp("range");
     // 2674999 is not among the fixtures: the node says it does not exist.
     let o = fetch(&node, "2674998..2675000", &out, &[]);
@@ -334,10 +316,7 @@ fn each_node_failure_names_itself() {
     if mainnet().is_none() {
         return;
     }
-    let tracer = Behaviour {
-        tracer: true,
-        ..Default::default()
-    };
+    let tracer = Behaviour::tracing();
     // The tracer asked for and not served: the fallback is named.
     let o = failing(Behaviour::default(), &["--prestate", "tracer"]);
     assert_fails(
@@ -391,17 +370,15 @@ fn each_node_failure_names_itself() {
     );
     // Answers that are not what the method returns.
     let garbage = Behaviour {
-        tracer: true,
         garbage_block: true,
-        ..Default::default()
+        ..Behaviour::tracing()
     };
     let node = Node::start(load(&dir, &[46147]), garbage);
     let o = fetch(&node, "46147", &temp("garbage"), &[]);
     assert_fails(&o, &["block 46147 from the node", "header hash mismatch"]);
     let garbage = Behaviour {
-        tracer: true,
         garbage_trace: true,
-        ..Default::default()
+        ..Behaviour::tracing()
     };
     let node = Node::start(load(&dir, &[46147]), garbage);
     let o = fetch(&node, "46147", &temp("garbage"), &[]);
@@ -490,9 +467,8 @@ fn requests_in_flight_stay_within_the_bound() {
 fn a_tracer_pre_state_that_does_not_replay_is_not_written() {
     let Some(dir) = mainnet() else { return };
     let bad = Behaviour {
-        tracer: true,
         tamper_trace: true,
-        ..Default::default()
+        ..Behaviour::tracing()
     };
     let node = Node::start(load(&dir, &[19426587]), bad);
     let out = temp("bad-trace");
@@ -557,10 +533,7 @@ fn fetch_times() {
 #[test]
 fn latest_is_the_nodes_newest_block() {
     let Some(dir) = mainnet() else { return };
-    let tracer = Behaviour {
-        tracer: true,
-        ..Default::default()
-    };
+    let tracer = Behaviour::tracing();
     let node = Node::start(load(&dir, &[19934116, 19933597]), tracer);
     let out = temp("latest");
     let o = fetch(&node, "latest", &out, &[]);
@@ -576,9 +549,8 @@ fn another_chain_runs_the_fork_it_is_given() {
     let Some(dir) = mainnet() else { return };
     // Block 46147's one transaction predates EIP-155: valid on any chain.
     let other = Behaviour {
-        tracer: true,
         chain_id: Some(5),
-        ..Default::default()
+        ..Behaviour::tracing()
     };
     let node = Node::start(load(&dir, &[46147]), other);
     let out = temp("chain");

@@ -43,6 +43,16 @@ pub(crate) struct Behaviour {
     pub(crate) tamper: bool,
 }
 
+impl Behaviour {
+    /// A node that serves the prestateTracer, and otherwise behaves.
+    pub(crate) fn tracing() -> Behaviour {
+        Behaviour {
+            tracer: true,
+            ..Behaviour::default()
+        }
+    }
+}
+
 /// One fixture block.
 pub(crate) struct Fixture {
     block: Value,

@@ -180,7 +180,7 @@ fn from_execution(node: &Node, block: &Block) -> Result<Found, RpcError> {
 /// may be in flight, at most 16) reads. That run's result is dropped; it may read locations
 /// the block does not (from speculative state), which stay in the cache only.
 pub fn warm_up(block: &Block, remote: &RemoteState<'_>) -> Result<(), RpcError> {
-    remote.prefetch(predicted(block, remote))?;
+    remote.prefetch(predicted(block))?;
     let threads = remote.node().concurrency().min(16);
     if let (Some(strategy), Ok(engine)) = (
         crate::strategy::by_name("monad-speculative"),
@@ -195,10 +195,12 @@ pub fn warm_up(block: &Block, remote: &RemoteState<'_>) -> Result<(), RpcError> 
 
 /// What the block's envelopes name (senders, recipients, the beneficiary, EIP-2930 lists,
 /// withdrawal recipients): read together before execution, instead of one at a time in it.
-pub fn predicted(block: &Block, state: &dyn StateView) -> Vec<Loc> {
+pub fn predicted(block: &Block) -> Vec<Loc> {
+    // The predictor reads a recipient's code only to mark its prediction partial, which
+    // does not matter here: an empty state answers that without asking the node.
     let one = Workers::one();
     let mut locs: Vec<Loc> = AccessList
-        .predict(block, state, &one)
+        .predict(block, &InMemoryState::new(), &one)
         .ok()
         .flatten()
         .unwrap_or_default()

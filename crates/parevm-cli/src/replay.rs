@@ -270,7 +270,7 @@ fn remote(
         eprintln!("error: block 0 has no parent state to execute against");
         return ExitCode::from(crate::EXIT_INPUT);
     }
-    let state = RemoteState::new(&node, number - 1);
+    let state = RemoteState::new(&node, block.header.parent_hash);
     state.hashes().insert(number - 1, block.header.parent_hash);
     if let Err(e) = fetch::warm_up(&block, &state) {
         eprintln!("error: {e}");

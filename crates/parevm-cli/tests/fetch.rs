@@ -138,7 +138,12 @@ fn the_execution_path_reads_the_same_state() {
     let blocks: Vec<u64> = (all_blocks(&dir).into_iter())
         .filter(|n| NOT_EXECUTABLE.iter().all(|(skip, _)| skip != n))
         .collect();
-    let node = Node::start(load(&dir, &blocks), Behaviour::default());
+    // State reads name the parent by hash, which no reorganisation can make another block.
+    let pinned = Behaviour {
+        by_hash_only: true,
+        ..Behaviour::default()
+    };
+    let node = Node::start(load(&dir, &blocks), pinned);
     let out = temp("execute");
     for n in blocks.iter().copied() {
         let o = fetch(&node, &n.to_string(), &out, &[]);

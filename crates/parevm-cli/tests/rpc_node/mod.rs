@@ -39,6 +39,8 @@ pub(crate) struct Behaviour {
     pub(crate) garbage_trace: bool,
     /// Adds one to every nonce its prestateTracer reports.
     pub(crate) tamper_trace: bool,
+    /// Refuses state reads that name their block by number, not by hash.
+    pub(crate) by_hash_only: bool,
     /// Adds one to every nonce it serves.
     pub(crate) tamper: bool,
 }
@@ -255,15 +257,11 @@ fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
             Ok(t)
         }
         "eth_getBalance" | "eth_getTransactionCount" | "eth_getCode" | "eth_getStorageAt" => {
-            let at = params
-                .as_array()
-                .and_then(|p| p.last())
-                .map(number)
-                .unwrap_or(0);
-            let f = data
-                .blocks
-                .get(&(at + 1))
-                .ok_or((-32000, format!("header not found for block {at}")))?;
+            let at = params.as_array().and_then(|p| p.last());
+            if b.by_hash_only && at.and_then(Value::as_str).is_some_and(|s| s.len() < 66) {
+                return Err((-32000, "this node wants block hashes".into()));
+            }
+            let f = state_after(at, data)?;
             let account = &f.prestate[params[0].as_str().unwrap().to_lowercase()];
             Ok(account_field(method, account, params, b))
         }
@@ -272,6 +270,23 @@ fn serve(method: &str, params: &Value, data: &Data, b: &Behaviour) -> Answer {
             format!("the method {method} does not exist/is not available"),
         )),
     }
+}
+
+/// The fixture whose pre-state is the state after block `at`: a number, or a hash as such or
+/// as EIP-1898's `{"blockHash": h}` (the block whose parent hash is h).
+fn state_after<'d>(at: Option<&Value>, data: &'d Data) -> Result<&'d Fixture, (i64, String)> {
+    let found = match at {
+        Some(Value::Object(o)) => {
+            (data.blocks.values()).find(|f| f.block["parentHash"] == o["blockHash"])
+        }
+        // A block hash alone (EIP-1898 allows it in place of a number).
+        Some(v @ Value::String(h)) if h.len() == 66 => {
+            (data.blocks.values()).find(|f| f.block["parentHash"] == *v)
+        }
+        Some(v @ Value::String(_)) => data.blocks.get(&(number(v) + 1)),
+        _ => None,
+    };
+    found.ok_or((-32000, format!("header not found for {at:?}")))
 }
 
 fn account_field(method: &str, account: &Value, params: &Value, b: &Behaviour) -> Value {

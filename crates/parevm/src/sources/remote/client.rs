@@ -231,30 +231,36 @@ impl Node {
         }))
     }
 
-    /// Balance, nonce and code of `address` after block `at`, read concurrently.
-    pub async fn account(&self, address: Address, at: u64) -> Result<(U256, u64, Bytes), RpcError> {
+    /// Balance, nonce and code of `address` after the block whose hash is `at` (EIP-1898:
+    /// a hash, unlike a number, cannot name another block after a reorganisation), read
+    /// concurrently.
+    pub async fn account(
+        &self,
+        address: Address,
+        at: B256,
+    ) -> Result<(U256, u64, Bytes), RpcError> {
         let balance = self.call("eth_getBalance", || {
-            self.provider.get_balance(address).number(at).into_future()
+            self.provider.get_balance(address).hash(at).into_future()
         });
         let nonce = self.call("eth_getTransactionCount", || {
             self.provider
                 .get_transaction_count(address)
-                .number(at)
+                .hash(at)
                 .into_future()
         });
         let code = self.call("eth_getCode", || {
-            self.provider.get_code_at(address).number(at).into_future()
+            self.provider.get_code_at(address).hash(at).into_future()
         });
         let (balance, nonce, code) = futures_util::try_join!(balance, nonce, code)?;
         Ok((balance, nonce, code))
     }
 
-    /// Storage slot `index` of `address` after block `at`.
-    pub async fn storage(&self, address: Address, index: U256, at: u64) -> Result<U256, RpcError> {
+    /// Storage slot `index` of `address` after the block whose hash is `at`.
+    pub async fn storage(&self, address: Address, index: U256, at: B256) -> Result<U256, RpcError> {
         self.call("eth_getStorageAt", || {
             self.provider
                 .get_storage_at(address, index)
-                .number(at)
+                .hash(at)
                 .into_future()
         })
         .await

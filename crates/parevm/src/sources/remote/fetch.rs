@@ -163,7 +163,7 @@ fn from_tracer(node: &Node, block: &Block, pre: PreState) -> Result<Found, RpcEr
 
 /// Executes the block against the parent block's state, reading what it reads.
 fn from_execution(node: &Node, block: &Block) -> Result<Found, RpcError> {
-    let remote = RemoteState::new(node, block.number() - 1);
+    let remote = RemoteState::new(node, block.header.parent_hash);
     remote
         .hashes()
         .insert(block.number() - 1, block.header.parent_hash);

@@ -64,11 +64,11 @@ impl<'n> RemoteHashes<'n> {
 /// One account as read: `None` when it reads as absent.
 type Fields = Option<(U256, u64, B256)>;
 
-/// The state after block `at` of a node, read on demand.
+/// The state of a node after one block (named by its hash), read on demand.
 #[derive(Debug)]
 pub struct RemoteState<'n> {
     node: &'n Node,
-    at: u64,
+    at: B256,
     accounts: Mutex<HashMap<Address, Fields>>,
     storage: Mutex<HashMap<(Address, U256), U256>>,
     codes: Mutex<HashMap<B256, Bytecode>>,
@@ -76,8 +76,8 @@ pub struct RemoteState<'n> {
 }
 
 impl<'n> RemoteState<'n> {
-    /// The state of `node` after block `at`.
-    pub fn new(node: &'n Node, at: u64) -> Self {
+    /// The state of `node` after the block whose hash is `at`.
+    pub fn new(node: &'n Node, at: B256) -> Self {
         RemoteState {
             node,
             at,

@@ -501,13 +501,18 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        // Nothing listens on port 9 of loopback: the error, not a panic, comes back.
+        // Nothing listens on a port just released: the error, not a panic, comes back.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
         let options = Options {
             attempts: 2,
             backoff: Duration::from_millis(1),
             ..Options::default()
         };
-        let result = outer.block_on(async { Node::connect("http://127.0.0.1:9", None, options) });
+        let result = outer.block_on(async { Node::connect(&url, None, options) });
         assert!(
             matches!(result, Err(RpcError::Unreachable { .. })),
             "{result:?}"

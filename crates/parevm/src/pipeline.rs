@@ -12,7 +12,7 @@
 //! one before it instead of piling blocks up. A failing stage (an execution error, a root that
 //! differs from the header's) stops the run after the blocks before it are committed.
 
-use crate::state::{AccountInfo, Bytecode, StateError, changes::AccountValue};
+use crate::state::WithBlockHashes;
 use crate::{
     block::Block,
     engine::Engine,
@@ -21,7 +21,7 @@ use crate::{
     store::{Committing, Store, StoreError},
     strategy::Strategy,
 };
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::B256;
 use parking_lot::Mutex;
 use std::{
     sync::{Arc, mpsc},
@@ -245,9 +245,10 @@ impl Run<'_> {
             (head, view, above)
         };
         debug_assert_eq!(head.number + above.len() as u64 + 1, number);
-        let hashes = Hashes {
+        // The executed blocks not yet committed know their own hashes.
+        let hashes = WithBlockHashes {
             inner: &view,
-            above: above.iter().map(|(n, h, _)| (*n, *h)).collect(),
+            hashes: |n| above.iter().find(|(m, ..)| *m == n).map(|(_, h, _)| Ok(*h)),
         };
         let mut state = Overlay::new(&hashes);
         above
@@ -293,36 +294,5 @@ impl Run<'_> {
             (self.progress)(d.number, d.gas);
         }
         Ok(())
-    }
-}
-
-/// A state that also knows the hashes of the executed blocks not yet committed.
-struct Hashes<'a> {
-    inner: &'a dyn StateView,
-    above: Vec<(u64, B256)>,
-}
-
-impl StateView for Hashes<'_> {
-    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        self.inner.account(address)
-    }
-
-    fn account_fields(&self, address: Address) -> Result<AccountValue, StateError> {
-        self.inner.account_fields(address)
-    }
-
-    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
-        self.inner.code_by_hash(code_hash)
-    }
-
-    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
-        self.inner.storage(address, index)
-    }
-
-    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        match self.above.iter().find(|(n, _)| *n == number) {
-            Some((_, h)) => Ok(*h),
-            None => self.inner.block_hash(number),
-        }
     }
 }

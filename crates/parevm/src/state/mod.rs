@@ -10,6 +10,7 @@
 //! strategies agree on a block exactly when they produce equal changes for every transaction.
 
 pub mod changes;
+mod hashes;
 mod latency;
 mod memory;
 mod overlay;
@@ -17,6 +18,7 @@ pub mod root;
 mod shared;
 
 pub use changes::{AccountChange, StateChanges};
+pub use hashes::WithBlockHashes;
 pub use latency::LatencyState;
 pub use memory::{BlockHashes, InMemoryState, PlainAccount};
 pub use overlay::Overlay;

@@ -7,14 +7,14 @@
 //! ancestor table holds exactly what the block reads, and a folder is written only when it
 //! replays.
 
-use super::{Node, RemoteHashes, RemoteState, RpcError, Touched, WithRemoteHashes};
+use super::{Node, RemoteHashes, RemoteState, RpcError, Touched};
 use crate::{
     block::Block,
     chain::{ChainSpec, Fork},
     engine::execute_block,
     predict::{Loc, Predictor, access_list::AccessList},
     sources::{json, prestate::PreState, rpc::parse_block},
-    state::{InMemoryState, StateView},
+    state::{InMemoryState, StateError, StateView, WithBlockHashes},
     strategy::{Workers, sequential::Sequential},
 };
 use alloy_primitives::B256;
@@ -153,9 +153,15 @@ fn from_tracer(node: &Node, block: &Block, pre: PreState) -> Result<Found, RpcEr
     pre.apply_to(&mut state);
     let hashes = RemoteHashes::new(node);
     hashes.insert(block.number() - 1, block.header.parent_hash);
-    let view = WithRemoteHashes {
-        state: &state,
-        hashes: &hashes,
+    let view = WithBlockHashes {
+        inner: &state,
+        hashes: |n| {
+            Some(
+                hashes
+                    .get(n)
+                    .map_err(|e| StateError::Backend(e.to_string())),
+            )
+        },
     };
     check(block, &view, Via::Tracer)?;
     Ok((pre, hashes.read(), Via::Tracer))

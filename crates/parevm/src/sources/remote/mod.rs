@@ -14,7 +14,7 @@ pub mod fetch;
 mod state;
 
 pub use client::{MAX_BACKOFF, Node, Options};
-pub use state::{RemoteHashes, RemoteState, Touched, WithRemoteHashes};
+pub use state::{RemoteHashes, RemoteState, Touched};
 
 use crate::error::LoadError;
 use std::{path::PathBuf, time::Duration};

@@ -233,33 +233,6 @@ impl StateView for RemoteState<'_> {
     }
 }
 
-/// A local pre-state whose block hashes come from a node.
-#[derive(Debug)]
-pub struct WithRemoteHashes<'a, S> {
-    /// The accounts, storage and code.
-    pub state: &'a S,
-    /// The block hashes.
-    pub hashes: &'a RemoteHashes<'a>,
-}
-
-impl<S: StateView> StateView for WithRemoteHashes<'_, S> {
-    fn account(&self, address: Address) -> Result<Option<AccountInfo>, StateError> {
-        self.state.account(address)
-    }
-    fn account_fields(&self, address: Address) -> Result<Option<(U256, u64, B256)>, StateError> {
-        self.state.account_fields(address)
-    }
-    fn code_by_hash(&self, code_hash: B256) -> Result<Bytecode, StateError> {
-        self.state.code_by_hash(code_hash)
-    }
-    fn storage(&self, address: Address, index: U256) -> Result<U256, StateError> {
-        self.state.storage(address, index)
-    }
-    fn block_hash(&self, number: u64) -> Result<B256, StateError> {
-        self.hashes.get(number).map_err(backend)
-    }
-}
-
 /// A view that notes every account and slot read through it.
 #[derive(Debug)]
 pub struct Touched<'a> {

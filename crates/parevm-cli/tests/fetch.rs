@@ -39,8 +39,13 @@ fn parevm(args: &[&str]) -> Output {
 }
 
 fn fetch(node: &Node, block: &str, out: &Path, extra: &[&str]) -> Output {
+    fetch_from(&node.url, block, out, extra)
+}
+
+/// `parevm fetch` from `url`, retrying after 1 ms.
+fn fetch_from(url: &str, block: &str, out: &Path, extra: &[&str]) -> Output {
     let out = out.to_str().unwrap();
-    let mut args = vec!["fetch", "--rpc", &node.url, "--block", block, "--out", out];
+    let mut args = vec!["fetch", "--rpc", url, "--block", block, "--out", out];
     args.extend_from_slice(&["--backoff-ms", "1"]);
     args.extend_from_slice(extra);
     parevm(&args)
@@ -410,44 +415,13 @@ fn unusable_endpoints_are_named() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let out = temp("unreachable");
-    let args = [
-        "fetch",
-        "--rpc",
-        &url,
-        "--block",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--attempts",
-        "2",
-        "--backoff-ms",
-        "1",
-    ];
-    let o = parevm(&args);
+    let o = fetch_from(&url, "1", &out, &["--attempts", "2"]);
     assert_fails(&o, &["cannot reach the node at", "2 attempts"]);
-    let o = parevm(&[
-        "fetch",
-        "--rpc",
-        "ftp://example.org",
-        "--block",
-        "1",
-        "--out",
-        "x",
-    ]);
+    let o = fetch_from("ftp://example.org", "1", &out, &[]);
     assert_fails(&o, &["invalid node URL", "ftp"]);
-    let o = parevm(&["fetch", "--rpc", &url, "--block", "9..3", "--out", "x"]);
+    let o = fetch_from(&url, "9..3", &out, &[]);
     assert_fails(&o, &["is empty"]);
-    let o = parevm(&[
-        "fetch",
-        "--rpc",
-        &url,
-        "--block",
-        "1",
-        "--out",
-        "x",
-        "--chain-id",
-        "10",
-    ]);
+    let o = fetch_from(&url, "1", &out, &["--chain-id", "10"]);
     assert_fails(&o, &["chain id 10 is not mainnet", "--fork"]);
     let o = parevm(&["replay", "--rpc", &url]);
     assert_fails(&o, &["--block"]);
